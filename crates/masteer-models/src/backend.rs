@@ -1,0 +1,46 @@
+//! Backends: the CPU backend (burn's `flex`, default), `wgpu` and `cuda` behind cargo
+//! features, and the default device of each.
+
+#[cfg(feature = "cpu")]
+/// The CPU backend: burn's flex (pure Rust, SIMD, rayon threads).
+pub type Cpu = burn_flex::Flex;
+
+#[cfg(feature = "wgpu")]
+/// The wgpu backend (Vulkan, Metal, DX12, or a software rasteriser).
+pub type Wgpu = burn::backend::Wgpu;
+
+#[cfg(feature = "cuda")]
+/// The CUDA backend.
+pub type Cuda = burn::backend::Cuda;
+
+#[cfg(feature = "cpu")]
+/// The backend used when none is named: CPU when the `cpu` feature is on.
+pub type DefaultBackend = Cpu;
+
+#[cfg(all(not(feature = "cpu"), feature = "cuda"))]
+/// The backend used when none is named.
+pub type DefaultBackend = Cuda;
+
+#[cfg(all(not(feature = "cpu"), not(feature = "cuda"), feature = "wgpu"))]
+/// The backend used when none is named.
+pub type DefaultBackend = Wgpu;
+
+#[cfg(any(feature = "cpu", feature = "cuda", feature = "wgpu"))]
+/// The default device of the default backend.
+pub fn default_device() -> <DefaultBackend as burn::tensor::backend::BackendTypes>::Device {
+    Default::default()
+}
+
+/// Whether a CUDA driver library can be found on this machine. The CUDA backend panics
+/// when it cannot load `libcuda`, so probe with this before creating a CUDA device.
+pub fn cuda_driver_present() -> bool {
+    const DIRS: [&str; 5] = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib64",
+        "/usr/local/cuda/lib64",
+        "/usr/local/nvidia/lib64",
+        "/usr/lib/wsl/lib",
+    ];
+    DIRS.iter()
+        .any(|d| std::path::Path::new(d).join("libcuda.so.1").exists() || std::path::Path::new(d).join("libcuda.so").exists())
+}

@@ -1,0 +1,48 @@
+//! Deciders: callbacks that read an activation inside the prefill pass and choose,
+//! per sequence, the intervention plan of the layers that follow. Adaptive steering
+//! (matching each input to a strategy) is built on this, in one forward pass.
+
+use masteer_types::HookPoint;
+use ndarray::ArrayView2;
+
+use super::plan::InterventionPlan;
+use crate::error::Result;
+
+/// A callback run once during prefill at [`Decider::point`], after the interventions
+/// at that point. It receives one row per sequence: the activation at that
+/// sequence's last prompt token. It returns, per sequence, a plan to add (or `None`).
+/// Every returned intervention must act strictly after `point`.
+pub trait Decider: Send {
+    /// Where the decider reads.
+    fn point(&self) -> HookPoint;
+    /// Choose a plan per sequence from `reps` (`[batch, width]`).
+    fn decide(&mut self, reps: ArrayView2<'_, f32>) -> Result<Vec<Option<InterventionPlan>>>;
+}
+
+/// A decider made from a closure.
+pub struct FnDecider<F> {
+    point: HookPoint,
+    f: F,
+}
+
+impl<F> FnDecider<F>
+where
+    F: FnMut(ArrayView2<'_, f32>) -> Result<Vec<Option<InterventionPlan>>> + Send,
+{
+    /// Run `f` at `point`.
+    pub fn new(point: HookPoint, f: F) -> Self {
+        FnDecider { point, f }
+    }
+}
+
+impl<F> Decider for FnDecider<F>
+where
+    F: FnMut(ArrayView2<'_, f32>) -> Result<Vec<Option<InterventionPlan>>> + Send,
+{
+    fn point(&self) -> HookPoint {
+        self.point
+    }
+    fn decide(&mut self, reps: ArrayView2<'_, f32>) -> Result<Vec<Option<InterventionPlan>>> {
+        (self.f)(reps)
+    }
+}

@@ -1,0 +1,76 @@
+//! Key/value cache: per block, keys and values of every past column, preallocated
+//! and grown by doubling.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+/// Keys and values of all blocks, `[batch, kv_heads, capacity, head_dim]` each.
+#[derive(Clone, Debug)]
+pub struct KvCache<B: Backend> {
+    k: Vec<Tensor<B, 4>>,
+    v: Vec<Tensor<B, 4>>,
+    len: usize,
+    cap: usize,
+}
+
+impl<B: Backend> KvCache<B> {
+    /// An empty cache for `layers` blocks with room for `cap` columns.
+    pub fn new(layers: usize, batch: usize, kv_heads: usize, head_dim: usize, cap: usize, device: &B::Device) -> Self {
+        let cap = cap.max(1);
+        let z = || Tensor::zeros([batch, kv_heads, cap, head_dim], device);
+        KvCache {
+            k: (0..layers).map(|_| z()).collect(),
+            v: (0..layers).map(|_| z()).collect(),
+            len: 0,
+            cap,
+        }
+    }
+
+    /// Columns filled so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no column is filled.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Write `t` new columns for block `layer` at the end and return all keys and
+    /// values so far (`[batch, kv_heads, len + t, head_dim]`). Call [`KvCache::advance`]
+    /// once every block has been written.
+    pub fn append(&mut self, layer: usize, k_new: Tensor<B, 4>, v_new: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let [b, h, t, d] = k_new.dims();
+        let end = self.len + t;
+        if end > self.cap {
+            self.grow(end);
+        }
+        let range = [0..b, 0..h, self.len..end, 0..d];
+        let k = std::mem::replace(&mut self.k[layer], Tensor::empty([0, 0, 0, 0], &k_new.device()));
+        self.k[layer] = k.slice_assign(range.clone(), k_new);
+        let v = std::mem::replace(&mut self.v[layer], Tensor::empty([0, 0, 0, 0], &v_new.device()));
+        self.v[layer] = v.slice_assign(range, v_new);
+        (
+            self.k[layer].clone().narrow(2, 0, end),
+            self.v[layer].clone().narrow(2, 0, end),
+        )
+    }
+
+    /// Mark `t` more columns as filled.
+    pub fn advance(&mut self, t: usize) {
+        self.len += t;
+    }
+
+    fn grow(&mut self, need: usize) {
+        let new_cap = need.max(self.cap * 2);
+        for layer in 0..self.k.len() {
+            for store in [&mut self.k, &mut self.v] {
+                let old = store[layer].clone();
+                let [b, h, _, d] = old.dims();
+                let extra = Tensor::zeros([b, h, new_cap - self.cap, d], &old.device());
+                store[layer] = Tensor::cat(vec![old, extra], 2);
+            }
+        }
+        self.cap = new_cap;
+    }
+}

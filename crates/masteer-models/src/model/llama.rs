@@ -1,0 +1,228 @@
+//! The Llama-family decoder: embeddings, blocks (RMSNorm → attention → RMSNorm →
+//! SwiGLU MLP, each added to the residual stream), final norm and output head, with
+//! hook points at every block.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+use masteer_types::HookPoint;
+
+use super::attention::{Attention, AttnInputs};
+use super::kv_cache::KvCache;
+use super::linear::Linear;
+use super::mlp::Mlp;
+use super::rmsnorm::RmsNorm;
+use super::rope::Rope;
+use crate::config::LlamaConfig;
+use crate::error::{ModelError, Result};
+use crate::hooks::apply::{ForwardCtx, HookState};
+use crate::weights::{HostTensor, WeightSource};
+
+/// One decoder block.
+#[derive(Clone, Debug)]
+struct Block<B: Backend> {
+    attn_norm: RmsNorm<B>,
+    attn: Attention<B>,
+    mlp_norm: RmsNorm<B>,
+    mlp: Mlp<B>,
+}
+
+/// A Llama-family decoder on backend `B`.
+#[derive(Clone, Debug)]
+pub struct Llama<B: Backend> {
+    config: LlamaConfig,
+    embed: Tensor<B, 2>,
+    blocks: Vec<Block<B>>,
+    norm: RmsNorm<B>,
+    /// `[vocab, width]`; `None` when tied to the embeddings.
+    head: Option<Tensor<B, 2>>,
+    rope: Rope,
+    device: B::Device,
+}
+
+fn check_shape(name: &str, t: &HostTensor, expected: &[usize]) -> Result<()> {
+    if t.shape != expected {
+        return Err(ModelError::ShapeMismatch {
+            name: name.to_string(),
+            expected: expected.to_vec(),
+            actual: t.shape.clone(),
+        });
+    }
+    Ok(())
+}
+
+impl<B: Backend> Llama<B> {
+    /// Build the decoder from a weight source (Hugging Face tensor names).
+    pub fn load(config: LlamaConfig, src: &dyn WeightSource, device: &B::Device) -> Result<Self> {
+        config.validate()?;
+        let c = &config;
+        let d = c.hidden_size;
+        let get = |name: &str, shape: &[usize]| -> Result<HostTensor> {
+            let t = src.require(name)?;
+            check_shape(name, &t, shape)?;
+            Ok(t)
+        };
+        let t2 = |t: HostTensor| -> Tensor<B, 2> {
+            let shape = [t.shape[0], t.shape[1]];
+            Tensor::from_data(TensorData::new(t.data, shape), device)
+        };
+        let t1 = |t: HostTensor| -> Tensor<B, 1> {
+            let n = t.data.len();
+            Tensor::from_data(TensorData::new(t.data, [n]), device)
+        };
+        let embed = t2(get("model.embed_tokens.weight", &[c.vocab_size, d])?);
+        let mut blocks = Vec::with_capacity(c.num_hidden_layers);
+        for l in 0..c.num_hidden_layers {
+            let n = |s: &str| format!("model.layers.{l}.{s}");
+            let q = get(&n("self_attn.q_proj.weight"), &[c.q_width(), d])?;
+            let k = get(&n("self_attn.k_proj.weight"), &[c.kv_width(), d])?;
+            let v = get(&n("self_attn.v_proj.weight"), &[c.kv_width(), d])?;
+            let rows = c.q_width() + 2 * c.kv_width();
+            let mut qkv = q.data;
+            qkv.extend_from_slice(&k.data);
+            qkv.extend_from_slice(&v.data);
+            let qkv = HostTensor { shape: vec![rows, d], data: qkv };
+            let o = get(&n("self_attn.o_proj.weight"), &[d, c.q_width()])?;
+            let gate = get(&n("mlp.gate_proj.weight"), &[c.intermediate_size, d])?;
+            let up = get(&n("mlp.up_proj.weight"), &[c.intermediate_size, d])?;
+            let mut gu = gate.data;
+            gu.extend_from_slice(&up.data);
+            let gu = HostTensor { shape: vec![2 * c.intermediate_size, d], data: gu };
+            let down = get(&n("mlp.down_proj.weight"), &[d, c.intermediate_size])?;
+            blocks.push(Block {
+                attn_norm: RmsNorm::new(t1(get(&n("input_layernorm.weight"), &[d])?), c.rms_norm_eps),
+                attn: Attention::new(Linear::new(t2(qkv)), Linear::new(t2(o)), c),
+                mlp_norm: RmsNorm::new(t1(get(&n("post_attention_layernorm.weight"), &[d])?), c.rms_norm_eps),
+                mlp: Mlp::new(Linear::new(t2(gu)), Linear::new(t2(down))),
+            });
+        }
+        let norm = RmsNorm::new(t1(get("model.norm.weight", &[d])?), c.rms_norm_eps);
+        let head = if c.tie_word_embeddings {
+            None
+        } else {
+            match src.get("lm_head.weight")? {
+                Some(h) => {
+                    check_shape("lm_head.weight", &h, &[c.vocab_size, d])?;
+                    Some(t2(h))
+                }
+                None => None, // some files omit the head and tie it implicitly
+            }
+        };
+        Ok(Llama {
+            rope: Rope::new(c.rope_inv_freq()),
+            config,
+            embed,
+            blocks,
+            norm,
+            head,
+            device: device.clone(),
+        })
+    }
+
+    /// The hyperparameters.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &B::Device {
+        &self.device
+    }
+
+    /// Run the blocks on `tokens` (`batch · cols` ids, row-major) and return the
+    /// residual stream after the last block (`[batch, cols, width]`, before the final norm).
+    /// `pads[i]` is the number of padding columns at the start of sequence `i` in the cache.
+    pub(crate) fn forward_blocks(
+        &self,
+        tokens: &[u32],
+        ctx: &ForwardCtx,
+        pads: &[usize],
+        cache: &mut KvCache<B>,
+        hooks: &mut HookState<'_>,
+    ) -> Result<Tensor<B, 3>> {
+        let b = ctx.batch();
+        let t = ctx.cols;
+        if tokens.len() != b * t || pads.len() != b {
+            return Err(ModelError::InvalidInput(format!(
+                "{} tokens for a batch of {b} × {t} columns",
+                tokens.len()
+            )));
+        }
+        let vocab = self.config.vocab_size;
+        if let Some(&bad) = tokens.iter().find(|&&id| id as usize >= vocab) {
+            return Err(ModelError::TokenOutOfRange { id: bad, vocab });
+        }
+        let cfg = &self.config;
+        hooks.begin(ctx);
+
+        let ids: Vec<i64> = tokens.iter().map(|&x| x as i64).collect();
+        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
+        let mut x = self.embed.clone().select(0, ids).reshape([b, t, cfg.hidden_size]);
+
+        let positions: Vec<usize> = (0..b)
+            .flat_map(|i| (0..t).map(move |c| (i, c)))
+            .map(|(i, c)| ctx.abs_pos(i, c).unwrap_or(0))
+            .collect();
+        let (cos, sin) = self.rope.tables::<B>(&positions, b, t, &self.device);
+        let mask = self.attention_mask(ctx, pads, cache.len());
+        let inputs = AttnInputs {
+            cos: &cos,
+            sin: &sin,
+            mask: &mask,
+        };
+
+        for (l, block) in self.blocks.iter().enumerate() {
+            let p = HookPoint::resid_pre(l);
+            if hooks.wants(p) {
+                x = hooks.run(p, x, ctx, cfg)?;
+            }
+            let a = block
+                .attn
+                .forward(block.attn_norm.forward(x.clone()), l, &inputs, cache, hooks, ctx, cfg)?;
+            x = x + a;
+            let mut m = block.mlp.forward(block.mlp_norm.forward(x.clone()));
+            let p = HookPoint::mlp_out(l);
+            if hooks.wants(p) {
+                m = hooks.run(p, m, ctx, cfg)?;
+            }
+            x = x + m;
+            let p = HookPoint::resid_post(l);
+            if hooks.wants(p) {
+                x = hooks.run(p, x, ctx, cfg)?;
+            }
+        }
+        cache.advance(t);
+        Ok(x)
+    }
+
+    /// Boolean mask `[batch, 1, cols, keys]`, true where a key is hidden: keys before
+    /// the sequence's padding ends or after the query. A padding query sees only
+    /// itself, so no softmax row is empty.
+    fn attention_mask(&self, ctx: &ForwardCtx, pads: &[usize], past: usize) -> Tensor<B, 4, Bool> {
+        let b = ctx.batch();
+        let t = ctx.cols;
+        let s = past + t;
+        let mut m = vec![true; b * t * s];
+        for i in 0..b {
+            for c in 0..t {
+                let q = past + c;
+                let row = &mut m[(i * t + c) * s..(i * t + c + 1) * s];
+                if q < pads[i] {
+                    row[q] = false;
+                } else {
+                    for x in &mut row[pads[i]..=q] {
+                        *x = false;
+                    }
+                }
+            }
+        }
+        Tensor::from_data(TensorData::new(m, [b, 1, t, s]), &self.device)
+    }
+
+    /// Final norm and output head on selected rows of the residual stream
+    /// (`[n, width]` in, `[n, vocab]` logits out).
+    pub fn logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
+        let h = self.norm.forward(hidden);
+        let w = self.head.as_ref().unwrap_or(&self.embed);
+        h.matmul(w.clone().transpose())
+    }
+}

@@ -1,0 +1,53 @@
+//! Rotary position embeddings, rotate-half convention (Hugging Face Llama), with
+//! per-sequence absolute positions.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+
+/// RoPE tables computed on the host for the positions of each call.
+#[derive(Clone, Debug)]
+pub struct Rope {
+    inv_freq: Vec<f64>,
+}
+
+impl Rope {
+    /// RoPE with the given inverse frequencies (`head_dim / 2` of them).
+    pub fn new(inv_freq: Vec<f64>) -> Self {
+        Rope { inv_freq }
+    }
+
+    /// `cos` and `sin` tables of shape `[batch, cols, 1, head_dim/2]` for the given
+    /// absolute positions (`positions[i][t]`, padding given position 0).
+    pub fn tables<B: Backend>(
+        &self,
+        positions: &[usize],
+        batch: usize,
+        cols: usize,
+        device: &B::Device,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let half = self.inv_freq.len();
+        let mut cos = Vec::with_capacity(positions.len() * half);
+        let mut sin = Vec::with_capacity(positions.len() * half);
+        for &p in positions {
+            for &f in &self.inv_freq {
+                let a = p as f64 * f;
+                cos.push(a.cos() as f32);
+                sin.push(a.sin() as f32);
+            }
+        }
+        let c = Tensor::from_data(TensorData::new(cos, [batch, cols, 1, half]), device);
+        let s = Tensor::from_data(TensorData::new(sin, [batch, cols, 1, half]), device);
+        (c, s)
+    }
+
+    /// Rotate `x` of shape `[batch, cols, heads, head_dim]`.
+    pub fn apply<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
+        let hd = x.dims()[3];
+        let half = hd / 2;
+        let x1 = x.clone().narrow(3, 0, half);
+        let x2 = x.narrow(3, half, half);
+        let o1 = x1.clone() * cos.clone() - x2.clone() * sin.clone();
+        let o2 = x2 * cos.clone() + x1 * sin.clone();
+        Tensor::cat(vec![o1, o2], 3)
+    }
+}

@@ -1,0 +1,237 @@
+//! A batch of sequences being run: left-padded prefill, then KV-cached steps, each
+//! sequence with its own prompt length and intervention plan.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use super::kv_cache::KvCache;
+use super::llama::Llama;
+use crate::error::{ModelError, Result};
+use crate::hooks::apply::{CompiledPlans, ForwardCtx, HookState};
+use crate::hooks::{CaptureSpec, Captures, Decider, InterventionPlan};
+
+/// One sequence to run.
+#[derive(Clone, Debug, Default)]
+pub struct SeqInput {
+    /// Its token ids (at least one).
+    pub tokens: Vec<u32>,
+    /// How many of the tokens are the prompt (positions after it count as generated).
+    pub prompt_len: usize,
+    /// Its interventions, or `None` for the unsteered model.
+    pub plan: Option<InterventionPlan>,
+}
+
+impl SeqInput {
+    /// A prompt of `tokens` with no plan.
+    pub fn prompt(tokens: Vec<u32>) -> Self {
+        let prompt_len = tokens.len();
+        SeqInput {
+            tokens,
+            prompt_len,
+            plan: None,
+        }
+    }
+
+    /// Attach a plan.
+    pub fn with_plan(mut self, plan: Option<InterventionPlan>) -> Self {
+        self.plan = plan;
+        self
+    }
+}
+
+/// Capture requests, captured values and an optional decider for one run.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// What to copy to the host.
+    pub capture: Option<CaptureSpec>,
+    /// What was copied (appended over prefill and every step).
+    pub captures: Captures,
+    /// A callback that picks plans inside the prefill pass.
+    pub decider: Option<&'a mut dyn Decider>,
+}
+
+impl<'a> Hooks<'a> {
+    /// No capture, no decider.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Capture `spec`.
+    pub fn capture(spec: CaptureSpec) -> Self {
+        Hooks {
+            capture: Some(spec),
+            ..Default::default()
+        }
+    }
+
+    /// Run `decider` during prefill.
+    pub fn with_decider(mut self, decider: &'a mut dyn Decider) -> Self {
+        self.decider = Some(decider);
+        self
+    }
+}
+
+/// The state of a batch between calls: KV cache, padding and plans of every sequence.
+#[derive(Clone, Debug)]
+pub struct Session<B: Backend> {
+    cache: KvCache<B>,
+    pads: Vec<usize>,
+    prompt_len: Vec<usize>,
+    plans: CompiledPlans,
+    raw_plans: Vec<Option<InterventionPlan>>,
+}
+
+impl<B: Backend> Session<B> {
+    /// Number of sequences.
+    pub fn batch(&self) -> usize {
+        self.pads.len()
+    }
+
+    /// Columns in the cache (padding included).
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Whether nothing has been run yet.
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// The plan each sequence runs with now (including what a decider added).
+    pub fn plans(&self) -> &[Option<InterventionPlan>] {
+        &self.raw_plans
+    }
+
+    /// Number of real tokens of sequence `i` so far.
+    pub fn seq_len(&self, i: usize) -> usize {
+        self.cache.len().saturating_sub(self.pads[i])
+    }
+}
+
+fn hook_state<'s>(
+    plans: &'s mut CompiledPlans,
+    raw_plans: &'s mut Vec<Option<InterventionPlan>>,
+    hooks: &'s mut Hooks<'_>,
+) -> HookState<'s> {
+    let capture = match &hooks.capture {
+        Some(spec) => Some((spec, &mut hooks.captures)),
+        None => None,
+    };
+    HookState {
+        plans,
+        raw_plans,
+        capture,
+        decider: match &mut hooks.decider {
+            Some(d) => Some(&mut **d),
+            None => None,
+        },
+        capture_rows: Vec::new(),
+    }
+}
+
+impl<B: Backend> Llama<B> {
+    /// Run the prompts of a batch (left-padded to the longest) and keep the cache for
+    /// `extra` more columns. Returns the session and the residual stream after the
+    /// last block, `[batch, cols, width]` (column `cols − 1` is every sequence's last token).
+    pub fn prefill(
+        &self,
+        inputs: Vec<SeqInput>,
+        extra: usize,
+        hooks: &mut Hooks<'_>,
+    ) -> Result<(Session<B>, Tensor<B, 3>)> {
+        if inputs.is_empty() {
+            return Err(ModelError::InvalidInput("empty batch".into()));
+        }
+        let t = inputs.iter().map(|s| s.tokens.len()).max().unwrap_or(0);
+        if let Some(i) = inputs.iter().position(|s| s.tokens.is_empty()) {
+            return Err(ModelError::InvalidInput(format!("sequence {i} has no tokens")));
+        }
+        if let Some(i) = inputs.iter().position(|s| s.prompt_len > s.tokens.len() || s.prompt_len == 0) {
+            return Err(ModelError::InvalidInput(format!(
+                "sequence {i}: prompt length {} is outside 1..={}",
+                inputs[i].prompt_len,
+                inputs[i].tokens.len()
+            )));
+        }
+        let max_ctx = self.config().max_position_embeddings;
+        if t + extra > max_ctx {
+            return Err(ModelError::InvalidInput(format!(
+                "{t} prompt columns + {extra} new tokens exceed the model's context of {max_ctx}"
+            )));
+        }
+        let b = inputs.len();
+        let cfg = self.config();
+        let pads: Vec<usize> = inputs.iter().map(|s| t - s.tokens.len()).collect();
+        let raw_plans: Vec<Option<InterventionPlan>> = inputs.iter().map(|s| s.plan.clone()).collect();
+        let plans = CompiledPlans::compile(&raw_plans, cfg)?;
+        let mut tokens = Vec::with_capacity(b * t);
+        // Padding columns repeat the sequence's first token: any valid id works since
+        // padding keys are masked, and a real id keeps the embedding lookup in range.
+        for s in &inputs {
+            tokens.extend(std::iter::repeat_n(s.tokens[0], t - s.tokens.len()));
+            tokens.extend_from_slice(&s.tokens);
+        }
+        let ctx = ForwardCtx {
+            cols: t,
+            first_pos: pads.iter().map(|&p| -(p as isize)).collect(),
+            prompt_len: inputs.iter().map(|s| s.prompt_len).collect(),
+        };
+        let cache = KvCache::new(
+            cfg.num_hidden_layers,
+            b,
+            cfg.num_key_value_heads,
+            cfg.head_dim,
+            t + extra,
+            self.device(),
+        );
+        let mut session = Session {
+            cache,
+            pads,
+            prompt_len: ctx.prompt_len.clone(),
+            plans,
+            raw_plans,
+        };
+        let hidden = {
+            let Session {
+                cache,
+                pads,
+                plans,
+                raw_plans,
+                ..
+            } = &mut session;
+            let mut st = hook_state(plans, raw_plans, hooks);
+            self.forward_blocks(&tokens, &ctx, pads, cache, &mut st)?
+        };
+        Ok((session, hidden))
+    }
+
+    /// Run one new token per sequence through the cache. Returns the residual stream
+    /// after the last block, `[batch, 1, width]`.
+    pub fn step(&self, session: &mut Session<B>, tokens: &[u32], hooks: &mut Hooks<'_>) -> Result<Tensor<B, 3>> {
+        let b = session.batch();
+        if tokens.len() != b {
+            return Err(ModelError::InvalidInput(format!(
+                "{} tokens for a batch of {b} sequences",
+                tokens.len()
+            )));
+        }
+        let past = session.cache.len();
+        if past + 1 > self.config().max_position_embeddings + session.pads.iter().copied().max().unwrap_or(0) {
+            return Err(ModelError::InvalidInput("context length exceeded".into()));
+        }
+        let ctx = ForwardCtx {
+            cols: 1,
+            first_pos: session.pads.iter().map(|&p| past as isize - p as isize).collect(),
+            prompt_len: session.prompt_len.clone(),
+        };
+        let Session {
+            cache,
+            pads,
+            plans,
+            raw_plans,
+            ..
+        } = session;
+        let mut st = hook_state(plans, raw_plans, hooks);
+        self.forward_blocks(tokens, &ctx, pads, cache, &mut st)
+    }
+}

@@ -1,0 +1,324 @@
+//! Tokenizer through the `tokenizers` crate: from a Hugging Face `tokenizer.json`, or
+//! rebuilt from the vocabulary and merges stored in a GGUF file.
+//!
+//! Special tokens: text is encoded with added special tokens recognised (as both
+//! llama.cpp with `special = true` and Hugging Face's `apply_chat_template` do), so a
+//! literal `<|im_start|>` in text becomes the control token. Callers that feed
+//! untrusted text into a chat should strip such markers first.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use crate::error::{ModelError, Result};
+use crate::gguf::{GgufFile, MetadataValue};
+
+/// GGUF token type of control tokens (`<|im_start|>`...).
+const TOKEN_TYPE_CONTROL: i64 = 3;
+/// GGUF token type of user-defined tokens.
+const TOKEN_TYPE_USER_DEFINED: i64 = 4;
+
+/// Regex of Llama 3's pre-tokenizer (`tokenizer.ggml.pre = llama-bpe`).
+const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// A text tokenizer with the model's special-token ids.
+#[derive(Clone)]
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    bos_id: Option<u32>,
+    eos_ids: Vec<u32>,
+    pad_id: Option<u32>,
+    add_bos: bool,
+    json_hash: String,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokenizer")
+            .field("vocab", &self.vocab_size())
+            .field("bos_id", &self.bos_id)
+            .field("eos_ids", &self.eos_ids)
+            .finish()
+    }
+}
+
+fn tok_err(e: impl std::fmt::Display) -> ModelError {
+    ModelError::Tokenizer(e.to_string())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+impl Tokenizer {
+    /// Build from the text of a `tokenizer.json` document.
+    pub fn from_json_str(json: &str) -> Result<Self> {
+        let inner = tokenizers::Tokenizer::from_bytes(json.as_bytes())
+            .map_err(|e| tok_err(format!("invalid tokenizer.json: {e}")))?;
+        Ok(Tokenizer {
+            inner,
+            bos_id: None,
+            eos_ids: Vec::new(),
+            pad_id: None,
+            add_bos: false,
+            json_hash: sha256_hex(json.as_bytes()),
+        })
+    }
+
+    /// Read `tokenizer.json` (and, when present beside it, the special tokens of
+    /// `tokenizer_config.json`).
+    pub fn from_hf_folder(dir: &Path) -> Result<Self> {
+        let path = dir.join("tokenizer.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => tok_err(format!("missing {}", path.display())),
+            _ => ModelError::io("reading", &path, e),
+        })?;
+        let mut tok = Self::from_json_str(&text)?;
+        let cfg_path = dir.join("tokenizer_config.json");
+        if cfg_path.exists() {
+            let cfg = std::fs::read_to_string(&cfg_path)
+                .map_err(|e| ModelError::io("reading", &cfg_path, e))?;
+            let cfg: Value = serde_json::from_str(&cfg)
+                .map_err(|e| tok_err(format!("{} is not valid JSON: {e}", cfg_path.display())))?;
+            let token_of = |v: Option<&Value>| -> Option<String> {
+                match v? {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Object(o) => o.get("content").and_then(|c| c.as_str()).map(String::from),
+                    _ => None,
+                }
+            };
+            tok.bos_id = token_of(cfg.get("bos_token")).and_then(|t| tok.inner.token_to_id(&t));
+            if let Some(eos) = token_of(cfg.get("eos_token")).and_then(|t| tok.inner.token_to_id(&t)) {
+                tok.eos_ids = vec![eos];
+            }
+            tok.pad_id = token_of(cfg.get("pad_token")).and_then(|t| tok.inner.token_to_id(&t));
+            tok.add_bos = cfg.get("add_bos_token").and_then(|b| b.as_bool()).unwrap_or(false);
+        }
+        let gen_cfg = dir.join("generation_config.json");
+        if let Ok(text) = std::fs::read_to_string(&gen_cfg) {
+            if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                match v.get("eos_token_id") {
+                    Some(Value::Number(n)) => {
+                        if let Some(id) = n.as_u64() {
+                            tok.push_eos(id as u32);
+                        }
+                    }
+                    Some(Value::Array(a)) => {
+                        for id in a.iter().filter_map(|x| x.as_u64()) {
+                            tok.push_eos(id as u32);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(tok)
+    }
+
+    fn push_eos(&mut self, id: u32) {
+        if !self.eos_ids.contains(&id) {
+            self.eos_ids.push(id);
+        }
+    }
+
+    /// Rebuild the tokenizer from GGUF metadata (`tokenizer.ggml.*`). Supports the
+    /// byte-level BPE tokenizers (`tokenizer.ggml.model = gpt2`) with the `smollm`,
+    /// `gpt2`/`default` and `llama-bpe` pre-tokenizers.
+    pub fn from_gguf(f: &GgufFile) -> Result<Self> {
+        let model = f
+            .get("tokenizer.ggml.model")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| tok_err(format!("{}: GGUF has no tokenizer metadata (tokenizer.ggml.model)", f.path())))?;
+        if model != "gpt2" {
+            return Err(tok_err(format!(
+                "GGUF tokenizer model `{model}` is not supported (only byte-level BPE `gpt2`); load the Hugging Face folder with its tokenizer.json instead"
+            )));
+        }
+        let pre = f
+            .get("tokenizer.ggml.pre")
+            .and_then(|v| v.as_str())
+            .unwrap_or("default");
+        let tokens = f
+            .get("tokenizer.ggml.tokens")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| tok_err("GGUF lacks tokenizer.ggml.tokens"))?;
+        let merges = f
+            .get("tokenizer.ggml.merges")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| tok_err("GGUF lacks tokenizer.ggml.merges"))?;
+        let types: Vec<i64> = match f.get("tokenizer.ggml.token_type").and_then(|v| v.as_array()) {
+            Some(a) => a
+                .iter()
+                .map(|t| match t {
+                    MetadataValue::I32(x) => *x as i64,
+                    other => other.as_u64().map(|u| u as i64).unwrap_or(1),
+                })
+                .collect(),
+            None => vec![1; tokens.len()],
+        };
+        if types.len() != tokens.len() {
+            return Err(tok_err(format!(
+                "tokenizer.ggml.token_type has {} entries for {} tokens",
+                types.len(),
+                tokens.len()
+            )));
+        }
+
+        let mut vocab = serde_json::Map::with_capacity(tokens.len());
+        let mut added = Vec::new();
+        for (id, (t, ty)) in tokens.iter().zip(&types).enumerate() {
+            let s = t
+                .as_str()
+                .ok_or_else(|| tok_err(format!("token {id} is not a string")))?;
+            vocab.insert(s.to_string(), json!(id));
+            if *ty == TOKEN_TYPE_CONTROL || *ty == TOKEN_TYPE_USER_DEFINED {
+                added.push(json!({
+                    "id": id, "content": s, "single_word": false, "lstrip": false,
+                    "rstrip": false, "normalized": false, "special": *ty == TOKEN_TYPE_CONTROL,
+                }));
+            }
+        }
+        let mut merge_pairs = Vec::with_capacity(merges.len());
+        for (i, m) in merges.iter().enumerate() {
+            let s = m
+                .as_str()
+                .ok_or_else(|| tok_err(format!("merge {i} is not a string")))?;
+            let (a, b) = s
+                .split_once(' ')
+                .ok_or_else(|| tok_err(format!("merge {i} `{s}` has no space")))?;
+            merge_pairs.push(json!([a, b]));
+        }
+        let byte_level = |use_regex: bool| {
+            json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex})
+        };
+        let pre_tokenizer = match pre {
+            "smollm" => json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
+            "gpt2" | "default" => byte_level(true),
+            "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [
+                {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN}, "behavior": "Isolated", "invert": false},
+                byte_level(false)]}),
+            other => {
+                return Err(tok_err(format!(
+                    "GGUF pre-tokenizer `{other}` is not supported (smollm, gpt2, default, llama-bpe); load the Hugging Face folder with its tokenizer.json instead"
+                )))
+            }
+        };
+        let doc = json!({
+            "version": "1.0",
+            "truncation": null,
+            "padding": null,
+            "added_tokens": added,
+            "normalizer": null,
+            "pre_tokenizer": pre_tokenizer,
+            "post_processor": null,
+            "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+            "model": {
+                "type": "BPE", "dropout": null, "unk_token": null,
+                "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                "vocab": Value::Object(vocab), "merges": merge_pairs,
+            },
+        });
+        let text = doc.to_string();
+        let mut tok = Self::from_json_str(&text)?;
+        let id = |k: &str| f.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
+        tok.bos_id = id("tokenizer.ggml.bos_token_id");
+        if let Some(eos) = id("tokenizer.ggml.eos_token_id") {
+            tok.push_eos(eos);
+        }
+        if let Some(eot) = id("tokenizer.ggml.eot_token_id") {
+            tok.push_eos(eot);
+        }
+        tok.pad_id = id("tokenizer.ggml.padding_token_id");
+        tok.add_bos = f
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        Ok(tok)
+    }
+
+    /// Encode text to ids. Special tokens written in the text are recognised; a BOS
+    /// token is prepended only when the model asks for it (`add_bos_token`).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode_fast(text, false)
+            .map_err(|e| tok_err(format!("encoding failed: {e}")))?;
+        let mut ids = enc.get_ids().to_vec();
+        if self.add_bos {
+            if let Some(b) = self.bos_id {
+                if ids.first() != Some(&b) {
+                    ids.insert(0, b);
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Decode ids to text; special tokens are kept when `skip_special` is false.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
+        self.inner
+            .decode(ids, skip_special)
+            .map_err(|e| tok_err(format!("decoding failed: {e}")))
+    }
+
+    /// The text of one token id (as stored in the vocabulary).
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// The id of a token string.
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Beginning-of-sequence id, if the model has one.
+    pub fn bos_id(&self) -> Option<u32> {
+        self.bos_id
+    }
+
+    /// Ids that end a turn or the text (EOS, end-of-turn).
+    pub fn eos_ids(&self) -> &[u32] {
+        &self.eos_ids
+    }
+
+    /// Set the ids that stop generation.
+    pub fn set_eos_ids(&mut self, ids: Vec<u32>) {
+        self.eos_ids = ids;
+    }
+
+    /// Padding id (EOS when the model has none).
+    pub fn pad_id(&self) -> u32 {
+        self.pad_id.or(self.eos_ids.first().copied()).unwrap_or(0)
+    }
+
+    /// The token string of the BOS id, for the chat template.
+    pub fn bos_token(&self) -> String {
+        self.bos_id.and_then(|i| self.id_to_token(i)).unwrap_or_default()
+    }
+
+    /// The token string of the first EOS id, for the chat template.
+    pub fn eos_token(&self) -> String {
+        self.eos_ids
+            .first()
+            .and_then(|&i| self.id_to_token(i))
+            .unwrap_or_default()
+    }
+
+    /// SHA-256 of the tokenizer's JSON definition: part of the model fingerprint.
+    pub fn content_hash(&self) -> &str {
+        &self.json_hash
+    }
+
+    /// The wrapped `tokenizers` tokenizer.
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
+    }
+}

@@ -1,0 +1,298 @@
+//! Weight sources: named f32 tensors in Hugging Face naming, read from a GGUF file or
+//! from (sharded) safetensors files, both memory-mapped.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use half::{bf16, f16};
+use memmap2::Mmap;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{ModelError, Result};
+use crate::gguf::GgufFile;
+
+/// A dequantised tensor on the host, row-major.
+#[derive(Clone, Debug)]
+pub struct HostTensor {
+    /// Row-major shape.
+    pub shape: Vec<usize>,
+    /// Values.
+    pub data: Vec<f32>,
+}
+
+/// Where the decoder's weights come from. Names follow Hugging Face's Llama naming
+/// (`model.layers.3.self_attn.q_proj.weight`); linear weights are `[out, in]`.
+pub trait WeightSource: Send + Sync {
+    /// A short description for error messages (the path).
+    fn describe(&self) -> String;
+    /// The tensor of that name, dequantised to f32, or `None` when absent.
+    fn get(&self, name: &str) -> Result<Option<HostTensor>>;
+    /// The tensor of that name, or a `MissingTensor` error.
+    fn require(&self, name: &str) -> Result<HostTensor> {
+        self.get(name)?.ok_or_else(|| ModelError::MissingTensor {
+            name: name.to_string(),
+            source_name: self.describe(),
+        })
+    }
+}
+
+/// Weights read from a GGUF file (llama.cpp naming, un-permuted for rotate-half RoPE).
+pub struct GgufWeights {
+    file: GgufFile,
+    n_heads: usize,
+    n_kv_heads: usize,
+}
+
+impl GgufWeights {
+    /// Wrap a parsed GGUF file; the head counts are needed to un-permute Q and K.
+    pub fn new(file: GgufFile, n_heads: usize, n_kv_heads: usize) -> Self {
+        GgufWeights {
+            file,
+            n_heads,
+            n_kv_heads,
+        }
+    }
+
+    /// The underlying file.
+    pub fn file(&self) -> &GgufFile {
+        &self.file
+    }
+
+    /// Map a Hugging Face tensor name to the GGUF name, and say how many heads its
+    /// rows are permuted over (Q and K only).
+    fn map_name(&self, name: &str) -> Option<(String, Option<usize>)> {
+        match name {
+            "model.embed_tokens.weight" => return Some(("token_embd.weight".into(), None)),
+            "model.norm.weight" => return Some(("output_norm.weight".into(), None)),
+            "lm_head.weight" => return Some(("output.weight".into(), None)),
+            _ => {}
+        }
+        let rest = name.strip_prefix("model.layers.")?;
+        let (layer, part) = rest.split_once('.')?;
+        let layer: usize = layer.parse().ok()?;
+        let (gguf, heads) = match part {
+            "input_layernorm.weight" => ("attn_norm.weight", None),
+            "post_attention_layernorm.weight" => ("ffn_norm.weight", None),
+            "self_attn.q_proj.weight" => ("attn_q.weight", Some(self.n_heads)),
+            "self_attn.k_proj.weight" => ("attn_k.weight", Some(self.n_kv_heads)),
+            "self_attn.v_proj.weight" => ("attn_v.weight", None),
+            "self_attn.o_proj.weight" => ("attn_output.weight", None),
+            "mlp.gate_proj.weight" => ("ffn_gate.weight", None),
+            "mlp.up_proj.weight" => ("ffn_up.weight", None),
+            "mlp.down_proj.weight" => ("ffn_down.weight", None),
+            _ => return None,
+        };
+        Some((format!("blk.{layer}.{gguf}"), heads))
+    }
+}
+
+/// Undo llama.cpp's per-head row permutation of Q/K weights: row `h·hd + j·hd/2 + i`
+/// of the Hugging Face layout is row `h·hd + 2i + j` of the GGUF layout.
+pub fn unpermute_rows(data: &[f32], rows: usize, cols: usize, n_heads: usize) -> Option<Vec<f32>> {
+    if n_heads == 0 || rows % n_heads != 0 || (rows / n_heads) % 2 != 0 || data.len() != rows * cols {
+        return None;
+    }
+    let hd = rows / n_heads;
+    let half = hd / 2;
+    let mut out = vec![0f32; data.len()];
+    for h in 0..n_heads {
+        for j in 0..2 {
+            for i in 0..half {
+                let dst = h * hd + j * half + i;
+                let src = h * hd + 2 * i + j;
+                out[dst * cols..(dst + 1) * cols].copy_from_slice(&data[src * cols..(src + 1) * cols]);
+            }
+        }
+    }
+    Some(out)
+}
+
+impl WeightSource for GgufWeights {
+    fn describe(&self) -> String {
+        self.file.path().to_string()
+    }
+
+    fn get(&self, name: &str) -> Result<Option<HostTensor>> {
+        let Some((gguf_name, heads)) = self.map_name(name) else {
+            return Ok(None);
+        };
+        let Some(info) = self.file.tensor_info(&gguf_name) else {
+            return Ok(None);
+        };
+        let shape = info.shape();
+        let data = self.file.dequantize(&gguf_name)?;
+        let data = match heads {
+            Some(h) => {
+                let (rows, cols) = match shape.as_slice() {
+                    [r, c] => (*r, *c),
+                    _ => {
+                        return Err(ModelError::ShapeMismatch {
+                            name: gguf_name,
+                            expected: vec![0, 0],
+                            actual: shape,
+                        })
+                    }
+                };
+                unpermute_rows(&data, rows, cols, h).ok_or_else(|| {
+                    self.file.error(format!(
+                        "tensor `{gguf_name}` with {rows} rows cannot be split into {h} heads of even width"
+                    ))
+                })?
+            }
+            None => data,
+        };
+        Ok(Some(HostTensor { shape, data }))
+    }
+}
+
+struct Shard {
+    path: PathBuf,
+    mmap: Mmap,
+}
+
+/// Weights read from a Hugging Face folder: `model.safetensors` or the shards listed
+/// by `model.safetensors.index.json`.
+pub struct SafetensorsWeights {
+    shards: Vec<Shard>,
+    index: HashMap<String, usize>,
+    describe: String,
+}
+
+fn st_err(path: &Path, message: impl std::fmt::Display) -> ModelError {
+    ModelError::Safetensors {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    }
+}
+
+impl SafetensorsWeights {
+    /// Open the safetensors files of a Hugging Face model folder.
+    pub fn open_folder(dir: &Path) -> Result<Self> {
+        let index_path = dir.join("model.safetensors.index.json");
+        let files: Vec<PathBuf> = if index_path.exists() {
+            let text = std::fs::read_to_string(&index_path)
+                .map_err(|e| ModelError::io("reading", &index_path, e))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| st_err(&index_path, format!("invalid JSON: {e}")))?;
+            let map = v
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| st_err(&index_path, "no `weight_map` object"))?;
+            let mut names: Vec<String> = Vec::new();
+            for (k, f) in map {
+                let f = f
+                    .as_str()
+                    .ok_or_else(|| st_err(&index_path, format!("weight_map entry `{k}` is not a file name")))?;
+                if f.contains('/') || f.contains('\\') || f.contains("..") {
+                    return Err(st_err(&index_path, format!("shard name `{f}` is not a plain file name")));
+                }
+                if !names.iter().any(|n| n == f) {
+                    names.push(f.to_string());
+                }
+            }
+            names.sort();
+            names.into_iter().map(|n| dir.join(n)).collect()
+        } else {
+            let single = dir.join("model.safetensors");
+            if !single.exists() {
+                return Err(ModelError::MissingTensor {
+                    name: "model.safetensors or model.safetensors.index.json".into(),
+                    source_name: dir.display().to_string(),
+                });
+            }
+            vec![single]
+        };
+        Self::open_files(&files, dir.display().to_string())
+    }
+
+    /// Open an explicit list of safetensors files.
+    pub fn open_files(files: &[PathBuf], describe: String) -> Result<Self> {
+        let mut shards = Vec::with_capacity(files.len());
+        let mut index = HashMap::new();
+        for (i, path) in files.iter().enumerate() {
+            let file = std::fs::File::open(path).map_err(|e| ModelError::io("opening", path, e))?;
+            // SAFETY: read-only map of a file not modified while loaded.
+            let mmap = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io("mapping", path, e))?;
+            let (_, meta) = SafeTensors::read_metadata(&mmap).map_err(|e| st_err(path, e))?;
+            for name in meta.tensors().keys() {
+                if index.insert(name.clone(), i).is_some() {
+                    return Err(st_err(path, format!("tensor `{name}` appears in two shards")));
+                }
+            }
+            shards.push(Shard {
+                path: path.clone(),
+                mmap,
+            });
+        }
+        Ok(SafetensorsWeights {
+            shards,
+            index,
+            describe,
+        })
+    }
+}
+
+impl WeightSource for SafetensorsWeights {
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn get(&self, name: &str) -> Result<Option<HostTensor>> {
+        let Some(&i) = self.index.get(name) else {
+            return Ok(None);
+        };
+        let shard = &self.shards[i];
+        let st = SafeTensors::deserialize(&shard.mmap).map_err(|e| st_err(&shard.path, e))?;
+        let view = st.tensor(name).map_err(|e| st_err(&shard.path, e))?;
+        let bytes = view.data();
+        let data: Vec<f32> = match view.dtype() {
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(ModelError::UnsupportedTensorType {
+                    name: name.to_string(),
+                    dtype: format!("{other:?}"),
+                })
+            }
+        };
+        Ok(Some(HostTensor {
+            shape: view.shape().to_vec(),
+            data,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpermute_inverts_llama_cpp_permutation() {
+        // llama.cpp's converter: w.reshape(h, 2, hd/2, cols).swapaxes(1, 2).reshape(rows, cols)
+        let (heads, hd, cols) = (2, 4, 3);
+        let rows = heads * hd;
+        let hf: Vec<f32> = (0..rows * cols).map(|x| x as f32).collect();
+        let mut gguf = vec![0f32; hf.len()];
+        for h in 0..heads {
+            for j in 0..2 {
+                for i in 0..hd / 2 {
+                    let src = h * hd + j * hd / 2 + i; // hf row
+                    let dst = h * hd + 2 * i + j; // permuted row
+                    gguf[dst * cols..(dst + 1) * cols].copy_from_slice(&hf[src * cols..(src + 1) * cols]);
+                }
+            }
+        }
+        assert_eq!(unpermute_rows(&gguf, rows, cols, heads).unwrap(), hf);
+        assert!(unpermute_rows(&gguf, rows, cols, 3).is_none());
+    }
+}

