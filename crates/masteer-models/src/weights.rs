@@ -9,7 +9,7 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ModelError, Result};
-use crate::gguf::GgufFile;
+use crate::gguf::{GgmlType, GgufFile};
 
 /// A dequantised tensor on the host, row-major.
 #[derive(Clone, Debug)]
@@ -20,6 +20,102 @@ pub struct HostTensor {
     pub data: Vec<f32>,
 }
 
+/// Element formats a weight matrix can be kept in for the CPU's few-row products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StoredType {
+    /// 32-bit floats.
+    F32,
+    /// IEEE halves.
+    F16,
+    /// bfloat16.
+    BF16,
+    /// ggml Q8_0 blocks (34 bytes per 32 values).
+    Q8_0,
+    /// ggml Q4_0 blocks (18 bytes per 32 values).
+    Q4_0,
+    /// ggml Q4_1 blocks (20 bytes per 32 values).
+    Q4_1,
+}
+
+impl StoredType {
+    /// `(values per block, bytes per block)`.
+    pub fn block(self) -> (usize, usize) {
+        match self {
+            StoredType::F32 => (1, 4),
+            StoredType::F16 | StoredType::BF16 => (1, 2),
+            StoredType::Q8_0 => (32, 34),
+            StoredType::Q4_0 => (32, 18),
+            StoredType::Q4_1 => (32, 20),
+        }
+    }
+
+    fn from_ggml(t: GgmlType) -> Option<Self> {
+        Some(match t {
+            GgmlType::F32 => StoredType::F32,
+            GgmlType::F16 => StoredType::F16,
+            GgmlType::BF16 => StoredType::BF16,
+            GgmlType::Q8_0 => StoredType::Q8_0,
+            GgmlType::Q4_0 => StoredType::Q4_0,
+            GgmlType::Q4_1 => StoredType::Q4_1,
+            GgmlType::Other(_) => return None,
+        })
+    }
+}
+
+/// A `[rows, cols]` weight matrix in its file's element format, rows contiguous.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredMatrix {
+    /// Number of rows (output features).
+    pub rows: usize,
+    /// Number of columns (input features).
+    pub cols: usize,
+    /// Element format.
+    pub dtype: StoredType,
+    /// `rows · row_bytes()` bytes.
+    pub data: Vec<u8>,
+}
+
+impl StoredMatrix {
+    /// A matrix from raw bytes; `None` when the sizes do not agree or a row is not a
+    /// whole number of blocks.
+    pub fn new(rows: usize, cols: usize, dtype: StoredType, data: Vec<u8>) -> Option<Self> {
+        let (per, bytes) = dtype.block();
+        if cols % per != 0 || data.len() != rows.checked_mul(cols / per * bytes)? {
+            return None;
+        }
+        Some(StoredMatrix { rows, cols, dtype, data })
+    }
+
+    /// An f32 matrix.
+    pub fn from_f32(rows: usize, cols: usize, values: &[f32]) -> Option<Self> {
+        Self::new(rows, cols, StoredType::F32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+
+    /// Bytes of one row.
+    pub fn row_bytes(&self) -> usize {
+        let (per, bytes) = self.dtype.block();
+        self.cols / per * bytes
+    }
+
+    /// Stack matrices with the same format and width; `None` otherwise.
+    pub fn concat_rows(parts: &[StoredMatrix]) -> Option<StoredMatrix> {
+        let first = parts.first()?;
+        if parts.iter().any(|p| p.dtype != first.dtype || p.cols != first.cols) {
+            return None;
+        }
+        let mut data = Vec::with_capacity(parts.iter().map(|p| p.data.len()).sum());
+        for p in parts {
+            data.extend_from_slice(&p.data);
+        }
+        Some(StoredMatrix {
+            rows: parts.iter().map(|p| p.rows).sum(),
+            cols: first.cols,
+            dtype: first.dtype,
+            data,
+        })
+    }
+}
+
 /// Where the decoder's weights come from. Names follow Hugging Face's Llama naming
 /// (`model.layers.3.self_attn.q_proj.weight`); linear weights are `[out, in]`.
 pub trait WeightSource: Send + Sync {
@@ -27,6 +123,11 @@ pub trait WeightSource: Send + Sync {
     fn describe(&self) -> String;
     /// The tensor of that name, dequantised to f32, or `None` when absent.
     fn get(&self, name: &str) -> Result<Option<HostTensor>>;
+    /// A 2-D tensor in its stored element format (for the CPU's few-row products), or
+    /// `None` when the source cannot provide it that way.
+    fn get_stored(&self, _name: &str) -> Result<Option<StoredMatrix>> {
+        Ok(None)
+    }
     /// The tensor of that name, or a `MissingTensor` error.
     fn require(&self, name: &str) -> Result<HostTensor> {
         self.get(name)?.ok_or_else(|| ModelError::MissingTensor {
@@ -107,9 +208,51 @@ pub fn unpermute_rows(data: &[f32], rows: usize, cols: usize, n_heads: usize) ->
     Some(out)
 }
 
+/// Reorder whole rows of a row-major byte matrix with llama.cpp's Q/K permutation undone.
+fn unpermute_byte_rows(data: &[u8], rows: usize, row_bytes: usize, n_heads: usize) -> Option<Vec<u8>> {
+    if n_heads == 0 || rows % n_heads != 0 || (rows / n_heads) % 2 != 0 || data.len() != rows * row_bytes {
+        return None;
+    }
+    let hd = rows / n_heads;
+    let half = hd / 2;
+    let mut out = vec![0u8; data.len()];
+    for h in 0..n_heads {
+        for j in 0..2 {
+            for i in 0..half {
+                let dst = h * hd + j * half + i;
+                let src = h * hd + 2 * i + j;
+                out[dst * row_bytes..(dst + 1) * row_bytes].copy_from_slice(&data[src * row_bytes..(src + 1) * row_bytes]);
+            }
+        }
+    }
+    Some(out)
+}
+
 impl WeightSource for GgufWeights {
     fn describe(&self) -> String {
         self.file.path().to_string()
+    }
+
+    fn get_stored(&self, name: &str) -> Result<Option<StoredMatrix>> {
+        let Some((gguf_name, heads)) = self.map_name(name) else {
+            return Ok(None);
+        };
+        let Some(info) = self.file.tensor_info(&gguf_name) else {
+            return Ok(None);
+        };
+        let shape = info.shape();
+        let (Some(dtype), &[rows, cols]) = (StoredType::from_ggml(info.dtype), shape.as_slice()) else {
+            return Ok(None);
+        };
+        let bytes = self.file.tensor_bytes(info)?;
+        let data = match heads {
+            Some(h) => match unpermute_byte_rows(bytes, rows, bytes.len() / rows.max(1), h) {
+                Some(d) => d,
+                None => return Ok(None),
+            },
+            None => bytes.to_vec(),
+        };
+        Ok(StoredMatrix::new(rows, cols, dtype, data))
     }
 
     fn get(&self, name: &str) -> Result<Option<HostTensor>> {
@@ -235,6 +378,25 @@ impl SafetensorsWeights {
 impl WeightSource for SafetensorsWeights {
     fn describe(&self) -> String {
         self.describe.clone()
+    }
+
+    fn get_stored(&self, name: &str) -> Result<Option<StoredMatrix>> {
+        let Some(&i) = self.index.get(name) else {
+            return Ok(None);
+        };
+        let shard = &self.shards[i];
+        let st = SafeTensors::deserialize(&shard.mmap).map_err(|e| st_err(&shard.path, e))?;
+        let view = st.tensor(name).map_err(|e| st_err(&shard.path, e))?;
+        let dtype = match view.dtype() {
+            Dtype::F32 => StoredType::F32,
+            Dtype::F16 => StoredType::F16,
+            Dtype::BF16 => StoredType::BF16,
+            _ => return Ok(None),
+        };
+        let [rows, cols] = view.shape() else {
+            return Ok(None);
+        };
+        Ok(StoredMatrix::new(*rows, *cols, dtype, view.data().to_vec()))
     }
 
     fn get(&self, name: &str) -> Result<Option<HostTensor>> {

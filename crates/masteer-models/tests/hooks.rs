@@ -347,3 +347,36 @@ fn steered_generation_changes_text_and_is_deterministic() {
     assert_eq!(steered, run(Some(plan)));
     let _: Option<&Cpu> = None;
 }
+
+#[test]
+fn cpu_kernels_equal_the_generic_burn_path() {
+    let fast = &model().model;
+    assert!(fast.cpu_kernels(), "the CPU backend runs the fused kernels by default");
+    let generic = fast.clone().with_cpu_kernels(false);
+    assert!(!generic.cpu_kernels());
+    let prompts = [prompt("Hi"), prompt("Name three rivers in Europe and one in Africa.")];
+    let plans = [
+        Some(InterventionPlan::new().with(Intervention::add(Site::AttnHeads, vec![4], Positions::All, unit_vector(576, 80), 3.0))),
+        Some(add_plan(vec![9], Positions::Generated, 4.0, 81)),
+    ];
+    let run = |m: &masteer_models::Llama<Cpu>| {
+        let inputs: Vec<SeqInput> = prompts.iter().zip(&plans).map(|(p, pl)| SeqInput::prompt(p.clone()).with_plan(pl.clone())).collect();
+        let mut hooks = Hooks::none();
+        let (mut session, hidden) = m.prefill(inputs, 4, &mut hooks).unwrap();
+        let mut all = Vec::new();
+        let mut hidden = hidden;
+        for step in 0..4 {
+            let [b, t, w] = hidden.dims();
+            let logits = m.logits(hidden.narrow(1, t - 1, 1).reshape([b, w])).into_data().into_vec::<f32>().unwrap();
+            all.push(logits);
+            hidden = m.step(&mut session, &[100 + step, 200 + step], &mut hooks).unwrap();
+        }
+        all
+    };
+    let (a, b) = (run(fast), run(&generic));
+    for (step, (x, y)) in a.iter().zip(&b).enumerate() {
+        let d = max_abs_diff(x, y);
+        eprintln!("step {step}: max |Δlogit| between paths {d:.2e}");
+        assert!(d <= 1e-4, "step {step}: {d}");
+    }
+}

@@ -24,12 +24,27 @@ pub struct Attention<B: Backend> {
     head_dim: usize,
 }
 
+/// Inputs of the generic (any backend) attention path.
+pub(crate) struct GenericInputs<B: Backend> {
+    /// `[batch, cols, 1, head_dim/2]`.
+    pub cos: Tensor<B, 4>,
+    /// `[batch, cols, 1, head_dim/2]`.
+    pub sin: Tensor<B, 4>,
+    /// `[batch, 1, group·cols, keys]`, true where a key must be hidden.
+    pub mask: Tensor<B, 4, Bool>,
+}
+
 /// Per-call inputs shared by every block.
 pub(crate) struct AttnInputs<'a, B: Backend> {
-    pub cos: &'a Tensor<B, 4>,
-    pub sin: &'a Tensor<B, 4>,
-    /// `[batch, 1, cols, keys]`, true where a key must be hidden.
-    pub mask: &'a Tensor<B, 4, Bool>,
+    /// Use the fused CPU kernels (flex backend only).
+    pub cpu_kernels: bool,
+    /// RoPE tables on the host, `[batch·cols, head_dim/2]` each.
+    pub cos_host: &'a [f32],
+    pub sin_host: &'a [f32],
+    /// Padding columns at the start of each sequence in the cache.
+    pub pads: &'a [usize],
+    /// Present when the generic path runs.
+    pub generic: Option<GenericInputs<B>>,
 }
 
 impl<B: Backend> Attention<B> {
@@ -45,6 +60,7 @@ impl<B: Backend> Attention<B> {
     }
 
     /// Attention output for `x` (`[batch, cols, width]`, already normalised).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn forward(
         &self,
         x: Tensor<B, 3>,
@@ -55,45 +71,75 @@ impl<B: Backend> Attention<B> {
         ctx: &ForwardCtx,
         cfg: &LlamaConfig,
     ) -> Result<Tensor<B, 3>> {
-        let [b, t, _] = x.dims();
-        let (h, kv, hd) = (self.n_heads, self.n_kv, self.head_dim);
-        let qkv = self.qkv.forward(x);
-        let q = qkv.clone().narrow(2, 0, h * hd).reshape([b, t, h, hd]);
-        let k = qkv.clone().narrow(2, h * hd, kv * hd).reshape([b, t, kv, hd]);
-        let v = qkv.narrow(2, (h + kv) * hd, kv * hd).reshape([b, t, kv, hd]);
-        let q = Rope::apply(q, inputs.cos, inputs.sin).swap_dims(1, 2);
-        let k = Rope::apply(k, inputs.cos, inputs.sin).swap_dims(1, 2);
-        let v = v.swap_dims(1, 2);
-        let (k_all, v_all) = cache.append(layer, k, v);
-        let s = k_all.dims()[2];
-        let group = h / kv;
-        let expand = |x: Tensor<B, 4>| -> Tensor<B, 4> {
-            if group == 1 {
-                x
-            } else {
-                x.unsqueeze_dim::<5>(2).expand([b, kv, group, s, hd]).reshape([b, h, s, hd])
-            }
+        let qkv = self.qkv.forward(x, inputs.cpu_kernels);
+        let mut heads = match &inputs.generic {
+            Some(g) => self.heads_generic(qkv, layer, g, cache),
+            None => self.heads_cpu(qkv, layer, inputs, cache),
         };
-        let mask = inputs.mask.clone().expand([b, h, t, s]);
-        let out = attention(
-            q,
-            expand(k_all),
-            expand(v_all),
-            Some(mask),
-            None,
-            AttentionModuleOptions::default(),
-        );
-        // [b, h, t, hd] -> [b, t, h·hd]: per-head outputs before the output projection.
-        let mut heads = out.swap_dims(1, 2).reshape([b, t, h * hd]);
         let p = HookPoint::attn_heads(layer);
         if hooks.wants(p) {
             heads = hooks.run(p, heads, ctx, cfg)?;
         }
-        let mut o = self.o.forward(heads);
+        let mut o = self.o.forward(heads, inputs.cpu_kernels);
         let p = HookPoint::attn_out(layer);
         if hooks.wants(p) {
             o = hooks.run(p, o, ctx, cfg)?;
         }
         Ok(o)
+    }
+
+    /// Per-head outputs `[batch, cols, heads·head_dim]` with burn operations.
+    fn heads_generic(&self, qkv: Tensor<B, 3>, layer: usize, g: &GenericInputs<B>, cache: &mut KvCache<B>) -> Tensor<B, 3> {
+        let [b, t, _] = qkv.dims();
+        let (h, kv, hd) = (self.n_heads, self.n_kv, self.head_dim);
+        let group = h / kv;
+        let q = qkv.clone().narrow(2, 0, h * hd).reshape([b, t, h, hd]);
+        let k = qkv.clone().narrow(2, h * hd, kv * hd).reshape([b, t, kv, hd]);
+        let v = qkv.narrow(2, (h + kv) * hd, kv * hd).reshape([b, t, kv, hd]);
+        let q = Rope::apply(q, &g.cos, &g.sin).swap_dims(1, 2);
+        let k = Rope::apply(k, &g.cos, &g.sin).swap_dims(1, 2);
+        let (k_all, v_all) = cache.append(layer, k, v.swap_dims(1, 2));
+        let s = k_all.dims()[2];
+        // Query heads of one key/value head are adjacent, so [b, h, t, hd] regroups as
+        // [b, kv, group·t, hd] and keys/values are used without being repeated.
+        let q = q.reshape([b, kv, group * t, hd]);
+        let mask = g.mask.clone().expand([b, kv, group * t, s]);
+        let out = attention(q, k_all, v_all, Some(mask), None, AttentionModuleOptions::default());
+        out.reshape([b, h, t, hd]).swap_dims(1, 2).reshape([b, t, h * hd])
+    }
+
+    /// Per-head outputs with the fused CPU kernels (flex backend).
+    #[cfg(feature = "cpu")]
+    fn heads_cpu(&self, qkv: Tensor<B, 3>, layer: usize, inputs: &AttnInputs<'_, B>, cache: &mut KvCache<B>) -> Tensor<B, 3> {
+        use super::cpu;
+        let [b, t, _] = qkv.dims();
+        let shape = cpu::AttentionShape {
+            batch: b,
+            cols: t,
+            heads: self.n_heads,
+            kv_heads: self.n_kv,
+            head_dim: self.head_dim,
+            capacity: 0,
+            past: cache.len(),
+        };
+        cache.reserve(cache.len() + t);
+        let shape = cpu::AttentionShape {
+            capacity: cache.capacity(),
+            ..shape
+        };
+        let mut qkv = cpu::host_f32(qkv);
+        cpu::rope_rows(qkv.storage_mut::<f32>(), &shape, inputs.cos_host, inputs.sin_host);
+        let (k, v) = cache.take_layer(layer);
+        let mut k = cpu::host_f32(k);
+        let mut v = cpu::host_f32(v);
+        cpu::write_cache(qkv.storage::<f32>(), &shape, k.storage_mut::<f32>(), v.storage_mut::<f32>());
+        let out = cpu::attention(qkv.storage::<f32>(), &shape, inputs.pads, k.storage::<f32>(), v.storage::<f32>());
+        cache.put_layer(layer, cpu::from_flex(k), cpu::from_flex(v));
+        cpu::tensor_from_vec(out, [b, t, self.n_heads * self.head_dim])
+    }
+
+    #[cfg(not(feature = "cpu"))]
+    fn heads_cpu(&self, _: Tensor<B, 3>, _: usize, _: &AttnInputs<'_, B>, _: &mut KvCache<B>) -> Tensor<B, 3> {
+        unreachable!("the CPU kernels are only selected when the cpu feature is on")
     }
 }

@@ -56,6 +56,33 @@ impl<B: Backend> KvCache<B> {
         )
     }
 
+    /// Columns the cache can hold before it grows.
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Grow so that `need` columns fit.
+    pub(crate) fn reserve(&mut self, need: usize) {
+        if need > self.cap {
+            self.grow(need);
+        }
+    }
+
+    /// Take the key and value tensors of block `layer` out (to write them in place);
+    /// put them back with [`KvCache::put_layer`].
+    pub(crate) fn take_layer(&mut self, layer: usize) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let device = self.k[layer].device();
+        let k = std::mem::replace(&mut self.k[layer], Tensor::empty([0, 0, 0, 0], &device));
+        let v = std::mem::replace(&mut self.v[layer], Tensor::empty([0, 0, 0, 0], &device));
+        (k, v)
+    }
+
+    /// Put back what [`KvCache::take_layer`] took.
+    pub(crate) fn put_layer(&mut self, layer: usize, k: Tensor<B, 4>, v: Tensor<B, 4>) {
+        self.k[layer] = k;
+        self.v[layer] = v;
+    }
+
     /// Mark `t` more columns as filled.
     pub fn advance(&mut self, t: usize) {
         self.len += t;

@@ -6,7 +6,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use masteer_types::HookPoint;
 
-use super::attention::{Attention, AttnInputs};
+use super::attention::{Attention, AttnInputs, GenericInputs};
 use super::kv_cache::KvCache;
 use super::linear::Linear;
 use super::mlp::Mlp;
@@ -15,7 +15,7 @@ use super::rope::Rope;
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
 use crate::hooks::apply::{ForwardCtx, HookState};
-use crate::weights::{HostTensor, WeightSource};
+use crate::weights::{HostTensor, StoredMatrix, WeightSource};
 
 /// One decoder block.
 #[derive(Clone, Debug)]
@@ -33,10 +33,12 @@ pub struct Llama<B: Backend> {
     embed: Tensor<B, 2>,
     blocks: Vec<Block<B>>,
     norm: RmsNorm<B>,
-    /// `[vocab, width]`; `None` when tied to the embeddings.
-    head: Option<Tensor<B, 2>>,
+    /// Output head `[vocab, width]` (the embeddings when tied).
+    head: Linear<B>,
     rope: Rope,
     device: B::Device,
+    /// Whether the fused CPU kernels run (flex backend only).
+    cpu_kernels: bool,
 }
 
 fn check_shape(name: &str, t: &HostTensor, expected: &[usize]) -> Result<()> {
@@ -73,6 +75,20 @@ impl<B: Backend> Llama<B> {
         let mut blocks = Vec::with_capacity(c.num_hidden_layers);
         for l in 0..c.num_hidden_layers {
             let n = |s: &str| format!("model.layers.{l}.{s}");
+            let stored = |names: &[String]| -> Result<Option<StoredMatrix>> {
+                let mut parts = Vec::new();
+                for name in names {
+                    match src.get_stored(name)? {
+                        Some(p) => parts.push(p),
+                        None => return Ok(None),
+                    }
+                }
+                Ok(StoredMatrix::concat_rows(&parts))
+            };
+            let qkv_stored = stored(&[n("self_attn.q_proj.weight"), n("self_attn.k_proj.weight"), n("self_attn.v_proj.weight")])?;
+            let o_stored = stored(&[n("self_attn.o_proj.weight")])?;
+            let gu_stored = stored(&[n("mlp.gate_proj.weight"), n("mlp.up_proj.weight")])?;
+            let down_stored = stored(&[n("mlp.down_proj.weight")])?;
             let q = get(&n("self_attn.q_proj.weight"), &[c.q_width(), d])?;
             let k = get(&n("self_attn.k_proj.weight"), &[c.kv_width(), d])?;
             let v = get(&n("self_attn.v_proj.weight"), &[c.kv_width(), d])?;
@@ -90,22 +106,23 @@ impl<B: Backend> Llama<B> {
             let down = get(&n("mlp.down_proj.weight"), &[d, c.intermediate_size])?;
             blocks.push(Block {
                 attn_norm: RmsNorm::new(t1(get(&n("input_layernorm.weight"), &[d])?), c.rms_norm_eps),
-                attn: Attention::new(Linear::new(t2(qkv)), Linear::new(t2(o)), c),
+                attn: Attention::new(Linear::new(t2(qkv), qkv_stored), Linear::new(t2(o), o_stored), c),
                 mlp_norm: RmsNorm::new(t1(get(&n("post_attention_layernorm.weight"), &[d])?), c.rms_norm_eps),
-                mlp: Mlp::new(Linear::new(t2(gu)), Linear::new(t2(down))),
+                mlp: Mlp::new(Linear::new(t2(gu), gu_stored), Linear::new(t2(down), down_stored)),
             });
         }
         let norm = RmsNorm::new(t1(get("model.norm.weight", &[d])?), c.rms_norm_eps);
-        let head = if c.tie_word_embeddings {
+        let lm_head = if c.tie_word_embeddings {
             None
         } else {
-            match src.get("lm_head.weight")? {
-                Some(h) => {
-                    check_shape("lm_head.weight", &h, &[c.vocab_size, d])?;
-                    Some(t2(h))
-                }
-                None => None, // some files omit the head and tie it implicitly
+            src.get("lm_head.weight")? // some files omit the head and tie it implicitly
+        };
+        let head = match lm_head {
+            Some(h) => {
+                check_shape("lm_head.weight", &h, &[c.vocab_size, d])?;
+                Linear::new(t2(h), src.get_stored("lm_head.weight")?)
             }
+            None => Linear::new(embed.clone(), src.get_stored("model.embed_tokens.weight")?),
         };
         Ok(Llama {
             rope: Rope::new(c.rope_inv_freq()),
@@ -115,7 +132,21 @@ impl<B: Backend> Llama<B> {
             norm,
             head,
             device: device.clone(),
+            cpu_kernels: cpu_kernels_available::<B>(),
         })
+    }
+
+    /// Turn the fused CPU kernels on or off (they are on by default on the CPU
+    /// backend; off, every backend runs the same burn operations). Cloning a model is
+    /// cheap: the weights are shared.
+    pub fn with_cpu_kernels(mut self, on: bool) -> Self {
+        self.cpu_kernels = on && cpu_kernels_available::<B>();
+        self
+    }
+
+    /// Whether the fused CPU kernels run.
+    pub fn cpu_kernels(&self) -> bool {
+        self.cpu_kernels
     }
 
     /// The hyperparameters.
@@ -162,12 +193,24 @@ impl<B: Backend> Llama<B> {
             .flat_map(|i| (0..t).map(move |c| (i, c)))
             .map(|(i, c)| ctx.abs_pos(i, c).unwrap_or(0))
             .collect();
-        let (cos, sin) = self.rope.tables::<B>(&positions, b, t, &self.device);
-        let mask = self.attention_mask(ctx, pads, cache.len());
+        let (cos_host, sin_host) = self.rope.host_tables(&positions);
+        let generic = if self.cpu_kernels {
+            None
+        } else {
+            let (cos, sin) = Rope::tables::<B>(&cos_host, &sin_host, b, t, &self.device);
+            let group = cfg.num_attention_heads / cfg.num_key_value_heads;
+            Some(GenericInputs {
+                cos,
+                sin,
+                mask: self.attention_mask(ctx, pads, cache.len(), group),
+            })
+        };
         let inputs = AttnInputs {
-            cos: &cos,
-            sin: &sin,
-            mask: &mask,
+            cpu_kernels: self.cpu_kernels,
+            cos_host: &cos_host,
+            sin_host: &sin_host,
+            pads,
+            generic,
         };
 
         for (l, block) in self.blocks.iter().enumerate() {
@@ -179,7 +222,7 @@ impl<B: Backend> Llama<B> {
                 .attn
                 .forward(block.attn_norm.forward(x.clone()), l, &inputs, cache, hooks, ctx, cfg)?;
             x = x + a;
-            let mut m = block.mlp.forward(block.mlp_norm.forward(x.clone()));
+            let mut m = block.mlp.forward(block.mlp_norm.forward(x.clone()), self.cpu_kernels);
             let p = HookPoint::mlp_out(l);
             if hooks.wants(p) {
                 m = hooks.run(p, m, ctx, cfg)?;
@@ -194,35 +237,50 @@ impl<B: Backend> Llama<B> {
         Ok(x)
     }
 
-    /// Boolean mask `[batch, 1, cols, keys]`, true where a key is hidden: keys before
-    /// the sequence's padding ends or after the query. A padding query sees only
-    /// itself, so no softmax row is empty.
-    fn attention_mask(&self, ctx: &ForwardCtx, pads: &[usize], past: usize) -> Tensor<B, 4, Bool> {
+    /// Boolean mask `[batch, 1, group·cols, keys]` (the rows of `cols` repeated for the
+    /// `group` query heads sharing a key/value head), true where a key is hidden: keys
+    /// before the sequence's padding ends or after the query. A padding query sees
+    /// only itself, so no softmax row is empty.
+    fn attention_mask(&self, ctx: &ForwardCtx, pads: &[usize], past: usize, group: usize) -> Tensor<B, 4, Bool> {
         let b = ctx.batch();
         let t = ctx.cols;
         let s = past + t;
-        let mut m = vec![true; b * t * s];
+        let mut m = vec![true; b * group * t * s];
         for i in 0..b {
-            for c in 0..t {
-                let q = past + c;
-                let row = &mut m[(i * t + c) * s..(i * t + c + 1) * s];
-                if q < pads[i] {
-                    row[q] = false;
-                } else {
-                    for x in &mut row[pads[i]..=q] {
-                        *x = false;
+            for g in 0..group {
+                for c in 0..t {
+                    let q = past + c;
+                    let start = ((i * group + g) * t + c) * s;
+                    let row = &mut m[start..start + s];
+                    if q < pads[i] {
+                        row[q] = false;
+                    } else {
+                        for x in &mut row[pads[i]..=q] {
+                            *x = false;
+                        }
                     }
                 }
             }
         }
-        Tensor::from_data(TensorData::new(m, [b, 1, t, s]), &self.device)
+        Tensor::from_data(TensorData::new(m, [b, 1, group * t, s]), &self.device)
     }
 
     /// Final norm and output head on selected rows of the residual stream
     /// (`[n, width]` in, `[n, vocab]` logits out).
     pub fn logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
         let h = self.norm.forward(hidden);
-        let w = self.head.as_ref().unwrap_or(&self.embed);
-        h.matmul(w.clone().transpose())
+        self.head.forward_2d(h, self.cpu_kernels)
+    }
+}
+
+/// Whether the fused CPU kernels can serve backend `B`.
+fn cpu_kernels_available<B: Backend>() -> bool {
+    #[cfg(feature = "cpu")]
+    {
+        super::cpu::is_flex::<B>()
+    }
+    #[cfg(not(feature = "cpu"))]
+    {
+        false
     }
 }

@@ -22,10 +22,17 @@ impl<B: Backend> Mlp<B> {
     }
 
     /// Apply to `x` (`[batch, cols, width]`, already normalised).
-    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gu = self.gate_up.forward(x);
+    pub fn forward(&self, x: Tensor<B, 3>, cpu_kernels: bool) -> Tensor<B, 3> {
+        let gu = self.gate_up.forward(x, cpu_kernels);
+        #[cfg(feature = "cpu")]
+        if cpu_kernels {
+            let [b, t, _] = gu.dims();
+            let host = super::cpu::host_f32(gu);
+            let h = super::cpu::swiglu(host.storage::<f32>(), self.hidden);
+            return self.down.forward(super::cpu::tensor_from_vec(h, [b, t, self.hidden]), cpu_kernels);
+        }
         let gate = gu.clone().narrow(2, 0, self.hidden);
         let up = gu.narrow(2, self.hidden, self.hidden);
-        self.down.forward(silu(gate) * up)
+        self.down.forward(silu(gate) * up, cpu_kernels)
     }
 }

@@ -2,6 +2,8 @@
 //! the model in `llama.rs`, batched runs in `session.rs`.
 
 mod attention;
+#[cfg(feature = "cpu")]
+mod cpu;
 mod kv_cache;
 mod linear;
 mod llama;

@@ -16,15 +16,8 @@ impl Rope {
         Rope { inv_freq }
     }
 
-    /// `cos` and `sin` tables of shape `[batch, cols, 1, head_dim/2]` for the given
-    /// absolute positions (`positions[i][t]`, padding given position 0).
-    pub fn tables<B: Backend>(
-        &self,
-        positions: &[usize],
-        batch: usize,
-        cols: usize,
-        device: &B::Device,
-    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    /// `cos` and `sin` tables on the host, `positions.len() × head_dim/2` values each.
+    pub fn host_tables(&self, positions: &[usize]) -> (Vec<f32>, Vec<f32>) {
         let half = self.inv_freq.len();
         let mut cos = Vec::with_capacity(positions.len() * half);
         let mut sin = Vec::with_capacity(positions.len() * half);
@@ -35,8 +28,20 @@ impl Rope {
                 sin.push(a.sin() as f32);
             }
         }
-        let c = Tensor::from_data(TensorData::new(cos, [batch, cols, 1, half]), device);
-        let s = Tensor::from_data(TensorData::new(sin, [batch, cols, 1, half]), device);
+        (cos, sin)
+    }
+
+    /// Host tables as tensors of shape `[batch, cols, 1, head_dim/2]`.
+    pub fn tables<B: Backend>(
+        cos: &[f32],
+        sin: &[f32],
+        batch: usize,
+        cols: usize,
+        device: &B::Device,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+        let half = cos.len() / (batch * cols).max(1);
+        let c = Tensor::from_data(TensorData::new(cos.to_vec(), [batch, cols, 1, half]), device);
+        let s = Tensor::from_data(TensorData::new(sin.to_vec(), [batch, cols, 1, half]), device);
         (c, s)
     }
 
