@@ -52,11 +52,16 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let path = masteer_models::embedded::resolve(args.model.as_deref()).context("locating the model")?;
+    let path =
+        masteer_models::embedded::resolve(args.model.as_deref()).context("locating the model")?;
     let started = std::time::Instant::now();
-    let lm: LoadedModel<DefaultBackend> =
-        LoadedModel::load(&path, &default_device()).with_context(|| format!("loading {}", path.display()))?;
-    eprintln!("loaded {} in {:.1} s", path.display(), started.elapsed().as_secs_f32());
+    let lm: LoadedModel<DefaultBackend> = LoadedModel::load(&path, &default_device())
+        .with_context(|| format!("loading {}", path.display()))?;
+    eprintln!(
+        "loaded {} in {:.1} s",
+        path.display(),
+        started.elapsed().as_secs_f32()
+    );
 
     let mut messages = Vec::new();
     if let Some(s) = args.system {
@@ -76,17 +81,22 @@ fn main() -> anyhow::Result<()> {
     let mut printed = 0usize;
     let mut stdout = std::io::stdout();
     let started = std::time::Instant::now();
-    let (gens, _) = lm.generate(vec![SeqInput::prompt(ids)], &opts, &mut Hooks::none(), &mut |_, id| {
-        generated.push(id);
-        if let Ok(text) = lm.tokenizer.decode(&generated, true) {
-            // Print only whole characters: wait while the tail is an incomplete UTF-8 sequence.
-            if !text.ends_with('\u{fffd}') && text.len() > printed {
-                let _ = write!(stdout, "{}", &text[printed..]);
-                let _ = stdout.flush();
-                printed = text.len();
+    let (gens, _) = lm.generate(
+        vec![SeqInput::prompt(ids)],
+        &opts,
+        &mut Hooks::none(),
+        &mut |_, id| {
+            generated.push(id);
+            if let Ok(text) = lm.tokenizer.decode(&generated, true) {
+                // Print only whole characters: wait while the tail is an incomplete UTF-8 sequence.
+                if !text.ends_with('\u{fffd}') && text.len() > printed {
+                    let _ = write!(stdout, "{}", &text[printed..]);
+                    let _ = stdout.flush();
+                    printed = text.len();
+                }
             }
-        }
-    })?;
+        },
+    )?;
     println!();
     let n = gens[0].tokens.len();
     eprintln!(

@@ -11,7 +11,9 @@ use std::time::Instant;
 
 use clap::Parser;
 use masteer_models::backend::{default_device, DefaultBackend};
-use masteer_models::{Hooks, Intervention, InterventionPlan, LoadedModel, Positions, SeqInput, Site};
+use masteer_models::{
+    Hooks, Intervention, InterventionPlan, LoadedModel, Positions, SeqInput, Site,
+};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -24,25 +26,31 @@ struct Args {
 }
 
 fn tokens(n: usize, seed: u32) -> Vec<u32> {
-    (0..n as u32).map(|i| 100 + (i * 7919 + seed * 104_729) % 40_000).collect()
+    (0..n as u32)
+        .map(|i| 100 + (i * 7919 + seed * 104_729) % 40_000)
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let lm: LoadedModel<DefaultBackend> = LoadedModel::load_default(&default_device())?;
     let m = &lm.model;
-    let best = |f: &mut dyn FnMut() -> f64| (0..args.reps).map(|_| f()).fold(f64::INFINITY, f64::min);
+    let best =
+        |f: &mut dyn FnMut() -> f64| (0..args.reps).map(|_| f()).fold(f64::INFINITY, f64::min);
     let on = |name: &str| name.contains(args.only.as_str());
     for n in [128usize, 512].into_iter().filter(|_| on("prefill")) {
         let t = best(&mut || {
             let s = Instant::now();
-            m.prefill(vec![SeqInput::prompt(tokens(n, 1))], 0, &mut Hooks::none()).unwrap();
+            m.prefill(vec![SeqInput::prompt(tokens(n, 1))], 0, &mut Hooks::none())
+                .unwrap();
             s.elapsed().as_secs_f64()
         });
         println!("prefill {n:>4}: {:7.1} tok/s", n as f64 / t);
     }
     let decode = |batch: usize, steps: usize, plan: Option<InterventionPlan>| -> f64 {
-        let inputs: Vec<SeqInput> = (0..batch).map(|i| SeqInput::prompt(tokens(16, i as u32)).with_plan(plan.clone())).collect();
+        let inputs: Vec<SeqInput> = (0..batch)
+            .map(|i| SeqInput::prompt(tokens(16, i as u32)).with_plan(plan.clone()))
+            .collect();
         let (mut session, _) = m.prefill(inputs, steps, &mut Hooks::none()).unwrap();
         let next: Vec<u32> = (0..batch as u32).map(|i| 500 + i).collect();
         let s = Instant::now();
@@ -58,7 +66,13 @@ fn main() -> anyhow::Result<()> {
         println!("decode 64 (batch 1): {one:7.1} tok/s");
     }
     let v = vec![0.01f32; 576];
-    let plan = InterventionPlan::new().with(Intervention::add(Site::ResidPost, (5..25).collect(), Positions::All, v, 4.0));
+    let plan = InterventionPlan::new().with(Intervention::add(
+        Site::ResidPost,
+        (5..25).collect(),
+        Positions::All,
+        v,
+        4.0,
+    ));
     if on("steered") {
         let steered = -best(&mut || -decode(1, 64, Some(plan.clone())));
         println!("steered decode 64 (20 layers): {steered:7.1} tok/s");

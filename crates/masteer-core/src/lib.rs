@@ -8,7 +8,7 @@
 
 pub use masteer_models as models;
 pub use masteer_models::{
-    backend, ChatMessage, GenerateOptions, HookPoint, Hooks, Intervention, InterventionPlan, LoadedModel, ModelError,
-    Positions, SeqInput, Site,
+    backend, ChatMessage, GenerateOptions, HookPoint, Hooks, Intervention, InterventionPlan,
+    LoadedModel, ModelError, Positions, SeqInput, Site,
 };
 pub use masteer_types as types;

@@ -41,6 +41,8 @@ pub fn cuda_driver_present() -> bool {
         "/usr/local/nvidia/lib64",
         "/usr/lib/wsl/lib",
     ];
-    DIRS.iter()
-        .any(|d| std::path::Path::new(d).join("libcuda.so.1").exists() || std::path::Path::new(d).join("libcuda.so").exists())
+    DIRS.iter().any(|d| {
+        std::path::Path::new(d).join("libcuda.so.1").exists()
+            || std::path::Path::new(d).join("libcuda.so").exists()
+    })
 }

@@ -55,7 +55,10 @@ impl std::fmt::Debug for ChatTemplate {
 }
 
 fn raise_exception(msg: String) -> std::result::Result<String, minijinja::Error> {
-    Err(minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg))
+    Err(minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        msg,
+    ))
 }
 
 impl ChatTemplate {
@@ -111,7 +114,9 @@ mod tests {
         .unwrap();
         let out = t.render(&[ChatMessage::user("  hi  ")], false).unwrap();
         assert_eq!(out, "[USER:hi]</s>");
-        let err = t.render(&[ChatMessage::new("bad", "x")], false).unwrap_err();
+        let err = t
+            .render(&[ChatMessage::new("bad", "x")], false)
+            .unwrap_err();
         assert!(err.to_string().contains("no bad roles"), "{err}");
     }
 

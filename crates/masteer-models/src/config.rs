@@ -82,23 +82,38 @@ impl LlamaConfig {
         ];
         for (name, v) in fields {
             if v == 0 || v > MAX_DIM * 16 {
-                return Err(ModelError::Config(format!("{name} is {v}, outside 1..={}", MAX_DIM * 16)));
+                return Err(ModelError::Config(format!(
+                    "{name} is {v}, outside 1..={}",
+                    MAX_DIM * 16
+                )));
             }
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return Err(ModelError::Config(format!(
                 "num_attention_heads {} is not a multiple of num_key_value_heads {}",
                 self.num_attention_heads, self.num_key_value_heads
             )));
         }
-        if self.head_dim % 2 != 0 {
-            return Err(ModelError::Config(format!("head_dim {} is odd; RoPE needs pairs", self.head_dim)));
+        if !self.head_dim.is_multiple_of(2) {
+            return Err(ModelError::Config(format!(
+                "head_dim {} is odd; RoPE needs pairs",
+                self.head_dim
+            )));
         }
         if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
-            return Err(ModelError::Config(format!("rms_norm_eps {} is not positive", self.rms_norm_eps)));
+            return Err(ModelError::Config(format!(
+                "rms_norm_eps {} is not positive",
+                self.rms_norm_eps
+            )));
         }
         if !(self.rope_theta.is_finite() && self.rope_theta > 1.0) {
-            return Err(ModelError::Config(format!("rope_theta {} must be > 1", self.rope_theta)));
+            return Err(ModelError::Config(format!(
+                "rope_theta {} must be > 1",
+                self.rope_theta
+            )));
         }
         Ok(())
     }
@@ -124,38 +139,51 @@ impl LlamaConfig {
         let key = |k: &str| format!("{arch}.{k}");
         let get_usize = |k: &str| -> Result<usize> {
             let v = f.require_u64(&key(k))?;
-            usize::try_from(v).map_err(|_| f.error(format!("{} = {v} does not fit in usize", key(k))))
+            usize::try_from(v)
+                .map_err(|_| f.error(format!("{} = {v} does not fit in usize", key(k))))
         };
         let hidden = get_usize("embedding_length")?;
         let heads = get_usize("attention.head_count")?;
         let kv_heads = match f.get(&key("attention.head_count_kv")) {
-            Some(v) => v
-                .as_u64()
-                .ok_or_else(|| f.error(format!("{} is not an integer", key("attention.head_count_kv"))))?
-                as usize,
+            Some(v) => v.as_u64().ok_or_else(|| {
+                f.error(format!(
+                    "{} is not an integer",
+                    key("attention.head_count_kv")
+                ))
+            })? as usize,
             None => heads,
         };
         if heads == 0 {
             return Err(f.error("attention.head_count is 0"));
         }
         let head_dim = match f.get(&key("attention.key_length")) {
-            Some(v) => v.as_u64().ok_or_else(|| f.error("attention.key_length is not an integer"))? as usize,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| f.error("attention.key_length is not an integer"))?
+                as usize,
             None => hidden / heads,
         };
         let vocab = match f.get(&key("vocab_size")) {
-            Some(v) => v.as_u64().ok_or_else(|| f.error("vocab_size is not an integer"))? as usize,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| f.error("vocab_size is not an integer"))?
+                as usize,
             None => f
                 .get("tokenizer.ggml.tokens")
                 .and_then(|t| t.as_array())
                 .map(|a| a.len())
-                .ok_or_else(|| f.error("neither vocab_size nor tokenizer.ggml.tokens is present"))?,
+                .ok_or_else(|| {
+                    f.error("neither vocab_size nor tokenizer.ggml.tokens is present")
+                })?,
         };
         let eps = f
             .require(&key("attention.layer_norm_rms_epsilon"))?
             .as_f64()
             .ok_or_else(|| f.error("attention.layer_norm_rms_epsilon is not a number"))?;
         let theta = match f.get(&key("rope.freq_base")) {
-            Some(v) => v.as_f64().ok_or_else(|| f.error("rope.freq_base is not a number"))?,
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| f.error("rope.freq_base is not a number"))?,
             None => 10_000.0,
         };
         let rope_scaling = match f.get(&key("rope.scaling.type")).and_then(|v| v.as_str()) {
@@ -163,7 +191,9 @@ impl LlamaConfig {
                 factor: f
                     .get(&key("rope.scaling.factor"))
                     .and_then(|v| v.as_f64())
-                    .ok_or_else(|| f.error("rope.scaling.type is linear but rope.scaling.factor is missing"))?,
+                    .ok_or_else(|| {
+                        f.error("rope.scaling.type is linear but rope.scaling.factor is missing")
+                    })?,
             },
             Some("none") | None => RopeScaling::None,
             Some(other) => {
@@ -196,7 +226,10 @@ impl LlamaConfig {
         let obj = v
             .as_object()
             .ok_or_else(|| ModelError::Config("config.json is not a JSON object".into()))?;
-        let model_type = obj.get("model_type").and_then(|m| m.as_str()).unwrap_or("llama");
+        let model_type = obj
+            .get("model_type")
+            .and_then(|m| m.as_str())
+            .unwrap_or("llama");
         if !matches!(model_type, "llama" | "mistral") {
             return Err(ModelError::Config(format!(
                 "model_type `{model_type}` is not supported (Llama-family `llama` or `mistral` only)"
@@ -206,16 +239,18 @@ impl LlamaConfig {
             let x = obj
                 .get(k)
                 .ok_or_else(|| ModelError::Config(format!("config.json lacks `{k}`")))?;
-            x.as_u64()
-                .map(|u| u as usize)
-                .ok_or_else(|| ModelError::Config(format!("config.json `{k}` is {x}, not a non-negative integer")))
+            x.as_u64().map(|u| u as usize).ok_or_else(|| {
+                ModelError::Config(format!(
+                    "config.json `{k}` is {x}, not a non-negative integer"
+                ))
+            })
         };
         let opt_f64 = |k: &str, default: f64| -> Result<f64> {
             match obj.get(k) {
                 None | Some(serde_json::Value::Null) => Ok(default),
-                Some(x) => x
-                    .as_f64()
-                    .ok_or_else(|| ModelError::Config(format!("config.json `{k}` is {x}, not a number"))),
+                Some(x) => x.as_f64().ok_or_else(|| {
+                    ModelError::Config(format!("config.json `{k}` is {x}, not a number"))
+                }),
             }
         };
         let hidden = req("hidden_size")?;
@@ -242,20 +277,27 @@ impl LlamaConfig {
                     .unwrap_or("");
                 let num = |k: &str| -> Result<f64> {
                     s.get(k).and_then(|x| x.as_f64()).ok_or_else(|| {
-                        ModelError::Config(format!("rope_scaling of type `{kind}` lacks numeric `{k}`"))
+                        ModelError::Config(format!(
+                            "rope_scaling of type `{kind}` lacks numeric `{k}`"
+                        ))
                     })
                 };
                 match kind {
-                    "linear" => RopeScaling::Linear { factor: num("factor")? },
+                    "linear" => RopeScaling::Linear {
+                        factor: num("factor")?,
+                    },
                     "llama3" => RopeScaling::Llama3 {
                         factor: num("factor")?,
                         low_freq_factor: num("low_freq_factor")?,
                         high_freq_factor: num("high_freq_factor")?,
-                        original_max_position_embeddings: num("original_max_position_embeddings")? as usize,
+                        original_max_position_embeddings: num("original_max_position_embeddings")?
+                            as usize,
                     },
                     "default" => RopeScaling::None,
                     other => {
-                        return Err(ModelError::Config(format!("rope_scaling type `{other}` is not supported")))
+                        return Err(ModelError::Config(format!(
+                            "rope_scaling type `{other}` is not supported"
+                        )))
                     }
                 }
             }
@@ -308,7 +350,8 @@ impl LlamaConfig {
                         } else if wavelen > low_wavelen {
                             f / factor
                         } else {
-                            let smooth = (old / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                            let smooth = (old / wavelen - low_freq_factor)
+                                / (high_freq_factor - low_freq_factor);
                             (1.0 - smooth) * f / factor + smooth * f
                         }
                     })
@@ -368,7 +411,11 @@ mod tests {
             original_max_position_embeddings: 8192,
         };
         let f = c.rope_inv_freq();
-        let plain = LlamaConfig { rope_scaling: RopeScaling::None, ..c.clone() }.rope_inv_freq();
+        let plain = LlamaConfig {
+            rope_scaling: RopeScaling::None,
+            ..c.clone()
+        }
+        .rope_inv_freq();
         assert_eq!(f[0], plain[0]);
         assert!((f[63] - plain[63] / 8.0).abs() < 1e-15);
     }

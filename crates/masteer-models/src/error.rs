@@ -125,7 +125,11 @@ pub enum ModelError {
 
 impl ModelError {
     /// Wrap an I/O error with the path it concerns.
-    pub fn io(context: impl Into<String>, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(
+        context: impl Into<String>,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         ModelError::Io {
             context: format!("{} {}", context.into(), path.into().display()),
             source,

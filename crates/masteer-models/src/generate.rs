@@ -67,7 +67,10 @@ pub struct Generation {
 }
 
 /// Logits of the last column of `hidden` (`[batch, cols, width]`) on the host, one row per sequence.
-pub(crate) fn last_logits<B: Backend>(model: &Llama<B>, hidden: Tensor<B, 3>) -> Result<Vec<Vec<f32>>> {
+pub(crate) fn last_logits<B: Backend>(
+    model: &Llama<B>,
+    hidden: Tensor<B, 3>,
+) -> Result<Vec<Vec<f32>>> {
     let [b, t, w] = hidden.dims();
     let last = hidden.narrow(1, t - 1, 1).reshape([b, w]);
     let logits = model.logits(last);
@@ -93,10 +96,20 @@ impl<B: Backend> Llama<B> {
         on_token: &mut dyn FnMut(usize, u32),
     ) -> Result<(Vec<Generation>, Session<B>)> {
         let b = inputs.len();
-        let stop_ids: Vec<u32> = opts.stop_ids.clone().unwrap_or_else(|| default_stop_ids.to_vec());
+        let stop_ids: Vec<u32> = opts
+            .stop_ids
+            .clone()
+            .unwrap_or_else(|| default_stop_ids.to_vec());
         let (mut session, hidden) = self.prefill(inputs, opts.max_new_tokens, hooks)?;
         let mut samplers: Vec<Sampler> = (0..b)
-            .map(|i| Sampler::new(opts.temperature, opts.top_k, opts.top_p, opts.seed.wrapping_add(i as u64)))
+            .map(|i| {
+                Sampler::new(
+                    opts.temperature,
+                    opts.top_k,
+                    opts.top_p,
+                    opts.seed.wrapping_add(i as u64),
+                )
+            })
             .collect();
         let mut outs: Vec<Generation> = (0..b)
             .map(|_| Generation {

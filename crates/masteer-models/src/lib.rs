@@ -29,8 +29,8 @@ pub use config::{LlamaConfig, RopeScaling};
 pub use error::{ModelError, Result};
 pub use generate::{GenerateOptions, Generation};
 pub use hooks::{
-    CaptureRow, CaptureSpec, Captures, Decider, FnDecider, HookPoint, Intervention, InterventionPlan, Operation,
-    OperationKind, Positions, Site,
+    CaptureRow, CaptureSpec, Captures, Decider, FnDecider, HookPoint, Intervention,
+    InterventionPlan, Operation, OperationKind, Positions, Site,
 };
 pub use loader::{LoadedModel, ModelSource};
 pub use model::{Hooks, Llama, SeqInput, Session};

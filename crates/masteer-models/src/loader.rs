@@ -85,10 +85,15 @@ impl<B: Backend> LoadedModel<B> {
         let config = LlamaConfig::from_gguf(&file)?;
         let tokenizer = Tokenizer::from_gguf(&file)?;
         let chat_template = match file.get("tokenizer.chat_template").and_then(|v| v.as_str()) {
-            Some(src) => Some(ChatTemplate::new(src, &tokenizer.bos_token(), &tokenizer.eos_token())?),
+            Some(src) => Some(ChatTemplate::new(
+                src,
+                &tokenizer.bos_token(),
+                &tokenizer.eos_token(),
+            )?),
             None => None,
         };
-        let weights = GgufWeights::new(file, config.num_attention_heads, config.num_key_value_heads);
+        let weights =
+            GgufWeights::new(file, config.num_attention_heads, config.num_key_value_heads);
         let model = Llama::load(config, &weights, device)?;
         Ok(LoadedModel {
             model,
@@ -101,7 +106,8 @@ impl<B: Backend> LoadedModel<B> {
     /// Load a Hugging Face folder.
     pub fn load_hf_folder(dir: &Path, device: &B::Device) -> Result<Self> {
         let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| ModelError::io("reading", &cfg_path, e))?;
+        let text = std::fs::read_to_string(&cfg_path)
+            .map_err(|e| ModelError::io("reading", &cfg_path, e))?;
         let config = LlamaConfig::from_hf_json(&text)?;
         let tokenizer = Tokenizer::from_hf_folder(dir)?;
         let chat_template = read_hf_chat_template(dir)?
@@ -118,7 +124,11 @@ impl<B: Backend> LoadedModel<B> {
     }
 
     /// Render a conversation with the model's chat template.
-    pub fn render_chat(&self, messages: &[ChatMessage], add_generation_prompt: bool) -> Result<String> {
+    pub fn render_chat(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String> {
         let t = self
             .chat_template
             .as_ref()
@@ -141,7 +151,10 @@ impl<B: Backend> LoadedModel<B> {
         let inputs = prompts
             .iter()
             .map(|(p, plan)| {
-                Ok(SeqInput::prompt(self.encode_chat(&[ChatMessage::user(p.clone())])?).with_plan(plan.clone()))
+                Ok(
+                    SeqInput::prompt(self.encode_chat(&[ChatMessage::user(p.clone())])?)
+                        .with_plan(plan.clone()),
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         let (gens, _) = self.generate(inputs, opts, &mut Hooks::none(), &mut |_, _| {})?;
@@ -177,8 +190,9 @@ fn read_hf_chat_template(dir: &Path) -> Result<Option<String>> {
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let v: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| ModelError::ChatTemplate(format!("{} is not valid JSON: {e}", path.display())))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        ModelError::ChatTemplate(format!("{} is not valid JSON: {e}", path.display()))
+    })?;
     Ok(match v.get("chat_template") {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(serde_json::Value::Array(list)) => list

@@ -47,7 +47,9 @@ impl Sampler {
         if self.temperature <= 0.0 || !self.temperature.is_finite() {
             return Self::argmax(logits);
         }
-        let mut idx: Vec<usize> = (0..logits.len()).filter(|&i| logits[i].is_finite()).collect();
+        let mut idx: Vec<usize> = (0..logits.len())
+            .filter(|&i| logits[i].is_finite())
+            .collect();
         if idx.is_empty() {
             return 0;
         }

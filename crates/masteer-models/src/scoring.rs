@@ -78,7 +78,8 @@ impl<B: Backend> Llama<B> {
             return Ok(vec![Vec::new(); b]);
         }
         let device = hidden.device();
-        let index = Tensor::<B, 1, Int>::from_data(TensorData::new(idx.clone(), [idx.len()]), &device);
+        let index =
+            Tensor::<B, 1, Int>::from_data(TensorData::new(idx.clone(), [idx.len()]), &device);
         let rows = hidden.reshape([b * t, w]).select(0, index);
         let logits = self.logits(rows);
         let v = logits.dims()[1];
@@ -86,12 +87,20 @@ impl<B: Backend> Llama<B> {
         let mut chunks = data.chunks(v);
         Ok(positions
             .iter()
-            .map(|ps| ps.iter().filter_map(|_| chunks.next().map(|c| c.to_vec())).collect())
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|_| chunks.next().map(|c| c.to_vec()))
+                    .collect()
+            })
             .collect())
     }
 
     /// Log-probabilities of each request's continuation, all requests in one batch.
-    pub fn score(&self, requests: &[ScoreRequest], hooks: &mut Hooks<'_>) -> Result<Vec<ContinuationScore>> {
+    pub fn score(
+        &self,
+        requests: &[ScoreRequest],
+        hooks: &mut Hooks<'_>,
+    ) -> Result<Vec<ContinuationScore>> {
         if requests.is_empty() {
             return Ok(Vec::new());
         }

@@ -89,11 +89,16 @@ impl Tokenizer {
                 }
             };
             tok.bos_id = token_of(cfg.get("bos_token")).and_then(|t| tok.inner.token_to_id(&t));
-            if let Some(eos) = token_of(cfg.get("eos_token")).and_then(|t| tok.inner.token_to_id(&t)) {
+            if let Some(eos) =
+                token_of(cfg.get("eos_token")).and_then(|t| tok.inner.token_to_id(&t))
+            {
                 tok.eos_ids = vec![eos];
             }
             tok.pad_id = token_of(cfg.get("pad_token")).and_then(|t| tok.inner.token_to_id(&t));
-            tok.add_bos = cfg.get("add_bos_token").and_then(|b| b.as_bool()).unwrap_or(false);
+            tok.add_bos = cfg
+                .get("add_bos_token")
+                .and_then(|b| b.as_bool())
+                .unwrap_or(false);
         }
         let gen_cfg = dir.join("generation_config.json");
         if let Ok(text) = std::fs::read_to_string(&gen_cfg) {
@@ -129,7 +134,12 @@ impl Tokenizer {
         let model = f
             .get("tokenizer.ggml.model")
             .and_then(|v| v.as_str())
-            .ok_or_else(|| tok_err(format!("{}: GGUF has no tokenizer metadata (tokenizer.ggml.model)", f.path())))?;
+            .ok_or_else(|| {
+                tok_err(format!(
+                    "{}: GGUF has no tokenizer metadata (tokenizer.ggml.model)",
+                    f.path()
+                ))
+            })?;
         if model != "gpt2" {
             return Err(tok_err(format!(
                 "GGUF tokenizer model `{model}` is not supported (only byte-level BPE `gpt2`); load the Hugging Face folder with its tokenizer.json instead"
@@ -147,7 +157,10 @@ impl Tokenizer {
             .get("tokenizer.ggml.merges")
             .and_then(|v| v.as_array())
             .ok_or_else(|| tok_err("GGUF lacks tokenizer.ggml.merges"))?;
-        let types: Vec<i64> = match f.get("tokenizer.ggml.token_type").and_then(|v| v.as_array()) {
+        let types: Vec<i64> = match f
+            .get("tokenizer.ggml.token_type")
+            .and_then(|v| v.as_array())
+        {
             Some(a) => a
                 .iter()
                 .map(|t| match t {
@@ -189,9 +202,7 @@ impl Tokenizer {
                 .ok_or_else(|| tok_err(format!("merge {i} `{s}` has no space")))?;
             merge_pairs.push(json!([a, b]));
         }
-        let byte_level = |use_regex: bool| {
-            json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex})
-        };
+        let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
         let pre_tokenizer = match pre {
             "smollm" => json!({"type": "Sequence", "pretokenizers": [
                 {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
@@ -301,7 +312,9 @@ impl Tokenizer {
 
     /// The token string of the BOS id, for the chat template.
     pub fn bos_token(&self) -> String {
-        self.bos_id.and_then(|i| self.id_to_token(i)).unwrap_or_default()
+        self.bos_id
+            .and_then(|i| self.id_to_token(i))
+            .unwrap_or_default()
     }
 
     /// The token string of the first EOS id, for the chat template.

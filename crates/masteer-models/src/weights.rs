@@ -80,15 +80,25 @@ impl StoredMatrix {
     /// whole number of blocks.
     pub fn new(rows: usize, cols: usize, dtype: StoredType, data: Vec<u8>) -> Option<Self> {
         let (per, bytes) = dtype.block();
-        if cols % per != 0 || data.len() != rows.checked_mul(cols / per * bytes)? {
+        if !cols.is_multiple_of(per) || data.len() != rows.checked_mul(cols / per * bytes)? {
             return None;
         }
-        Some(StoredMatrix { rows, cols, dtype, data })
+        Some(StoredMatrix {
+            rows,
+            cols,
+            dtype,
+            data,
+        })
     }
 
     /// An f32 matrix.
     pub fn from_f32(rows: usize, cols: usize, values: &[f32]) -> Option<Self> {
-        Self::new(rows, cols, StoredType::F32, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        Self::new(
+            rows,
+            cols,
+            StoredType::F32,
+            values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        )
     }
 
     /// Bytes of one row.
@@ -100,7 +110,10 @@ impl StoredMatrix {
     /// Stack matrices with the same format and width; `None` otherwise.
     pub fn concat_rows(parts: &[StoredMatrix]) -> Option<StoredMatrix> {
         let first = parts.first()?;
-        if parts.iter().any(|p| p.dtype != first.dtype || p.cols != first.cols) {
+        if parts
+            .iter()
+            .any(|p| p.dtype != first.dtype || p.cols != first.cols)
+        {
             return None;
         }
         let mut data = Vec::with_capacity(parts.iter().map(|p| p.data.len()).sum());
@@ -188,40 +201,31 @@ impl GgufWeights {
 }
 
 /// Undo llama.cpp's per-head row permutation of Q/K weights: row `h·hd + j·hd/2 + i`
-/// of the Hugging Face layout is row `h·hd + 2i + j` of the GGUF layout.
-pub fn unpermute_rows(data: &[f32], rows: usize, cols: usize, n_heads: usize) -> Option<Vec<f32>> {
-    if n_heads == 0 || rows % n_heads != 0 || (rows / n_heads) % 2 != 0 || data.len() != rows * cols {
+/// of the Hugging Face layout is row `h·hd + 2i + j` of the GGUF layout. Rows are
+/// `row_len` elements long (values, or bytes of quantised blocks).
+pub fn unpermute_rows<T: Copy + Default>(
+    data: &[T],
+    rows: usize,
+    row_len: usize,
+    n_heads: usize,
+) -> Option<Vec<T>> {
+    if n_heads == 0
+        || !rows.is_multiple_of(n_heads)
+        || !(rows / n_heads).is_multiple_of(2)
+        || data.len() != rows.checked_mul(row_len)?
+    {
         return None;
     }
     let hd = rows / n_heads;
     let half = hd / 2;
-    let mut out = vec![0f32; data.len()];
+    let mut out = vec![T::default(); data.len()];
     for h in 0..n_heads {
         for j in 0..2 {
             for i in 0..half {
                 let dst = h * hd + j * half + i;
                 let src = h * hd + 2 * i + j;
-                out[dst * cols..(dst + 1) * cols].copy_from_slice(&data[src * cols..(src + 1) * cols]);
-            }
-        }
-    }
-    Some(out)
-}
-
-/// Reorder whole rows of a row-major byte matrix with llama.cpp's Q/K permutation undone.
-fn unpermute_byte_rows(data: &[u8], rows: usize, row_bytes: usize, n_heads: usize) -> Option<Vec<u8>> {
-    if n_heads == 0 || rows % n_heads != 0 || (rows / n_heads) % 2 != 0 || data.len() != rows * row_bytes {
-        return None;
-    }
-    let hd = rows / n_heads;
-    let half = hd / 2;
-    let mut out = vec![0u8; data.len()];
-    for h in 0..n_heads {
-        for j in 0..2 {
-            for i in 0..half {
-                let dst = h * hd + j * half + i;
-                let src = h * hd + 2 * i + j;
-                out[dst * row_bytes..(dst + 1) * row_bytes].copy_from_slice(&data[src * row_bytes..(src + 1) * row_bytes]);
+                out[dst * row_len..(dst + 1) * row_len]
+                    .copy_from_slice(&data[src * row_len..(src + 1) * row_len]);
             }
         }
     }
@@ -241,12 +245,13 @@ impl WeightSource for GgufWeights {
             return Ok(None);
         };
         let shape = info.shape();
-        let (Some(dtype), &[rows, cols]) = (StoredType::from_ggml(info.dtype), shape.as_slice()) else {
+        let (Some(dtype), &[rows, cols]) = (StoredType::from_ggml(info.dtype), shape.as_slice())
+        else {
             return Ok(None);
         };
         let bytes = self.file.tensor_bytes(info)?;
         let data = match heads {
-            Some(h) => match unpermute_byte_rows(bytes, rows, bytes.len() / rows.max(1), h) {
+            Some(h) => match unpermute_rows(bytes, rows, bytes.len() / rows.max(1), h) {
                 Some(d) => d,
                 None => return Ok(None),
             },
@@ -323,11 +328,17 @@ impl SafetensorsWeights {
                 .ok_or_else(|| st_err(&index_path, "no `weight_map` object"))?;
             let mut names: Vec<String> = Vec::new();
             for (k, f) in map {
-                let f = f
-                    .as_str()
-                    .ok_or_else(|| st_err(&index_path, format!("weight_map entry `{k}` is not a file name")))?;
+                let f = f.as_str().ok_or_else(|| {
+                    st_err(
+                        &index_path,
+                        format!("weight_map entry `{k}` is not a file name"),
+                    )
+                })?;
                 if f.contains('/') || f.contains('\\') || f.contains("..") {
-                    return Err(st_err(&index_path, format!("shard name `{f}` is not a plain file name")));
+                    return Err(st_err(
+                        &index_path,
+                        format!("shard name `{f}` is not a plain file name"),
+                    ));
                 }
                 if !names.iter().any(|n| n == f) {
                     names.push(f.to_string());
@@ -355,11 +366,15 @@ impl SafetensorsWeights {
         for (i, path) in files.iter().enumerate() {
             let file = std::fs::File::open(path).map_err(|e| ModelError::io("opening", path, e))?;
             // SAFETY: read-only map of a file not modified while loaded.
-            let mmap = unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io("mapping", path, e))?;
+            let mmap =
+                unsafe { Mmap::map(&file) }.map_err(|e| ModelError::io("mapping", path, e))?;
             let (_, meta) = SafeTensors::read_metadata(&mmap).map_err(|e| st_err(path, e))?;
             for name in meta.tensors().keys() {
                 if index.insert(name.clone(), i).is_some() {
-                    return Err(st_err(path, format!("tensor `{name}` appears in two shards")));
+                    return Err(st_err(
+                        path,
+                        format!("tensor `{name}` appears in two shards"),
+                    ));
                 }
             }
             shards.push(Shard {
@@ -450,7 +465,8 @@ mod tests {
                 for i in 0..hd / 2 {
                     let src = h * hd + j * hd / 2 + i; // hf row
                     let dst = h * hd + 2 * i + j; // permuted row
-                    gguf[dst * cols..(dst + 1) * cols].copy_from_slice(&hf[src * cols..(src + 1) * cols]);
+                    gguf[dst * cols..(dst + 1) * cols]
+                        .copy_from_slice(&hf[src * cols..(src + 1) * cols]);
                 }
             }
         }

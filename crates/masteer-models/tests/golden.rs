@@ -14,10 +14,19 @@ fn tokenization_matches_llama_cpp() {
     assert_eq!(rows.len(), 30);
     for r in rows {
         let text = r["text"].as_str().unwrap();
-        let want: Vec<u32> = r["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let want: Vec<u32> = r["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         let got = m.tokenizer.encode(text).unwrap();
         assert_eq!(got, want, "tokenising {text:?}");
-        assert_eq!(m.tokenizer.decode(&got, false).unwrap(), text, "decode round trip of {text:?}");
+        assert_eq!(
+            m.tokenizer.decode(&got, false).unwrap(),
+            text,
+            "decode round trip of {text:?}"
+        );
     }
 }
 
@@ -42,13 +51,22 @@ fn logits_match_llama_cpp_f32() {
     assert_eq!(cases.len(), 4);
     for case in cases {
         let prompt = case["prompt"].as_str().unwrap();
-        let ids: Vec<u32> = case["ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+        let ids: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
         assert_eq!(m.tokenizer.encode(prompt).unwrap(), ids, "prompt ids");
         let n = ids.len();
         let positions: Vec<usize> = (0..n).collect();
         let logits = m
             .model
-            .logits_at(vec![SeqInput::prompt(ids.clone())], &[positions], &mut Hooks::none())
+            .logits_at(
+                vec![SeqInput::prompt(ids.clone())],
+                &[positions],
+                &mut Hooks::none(),
+            )
             .unwrap()
             .remove(0);
         let top20 = case["top20_per_position"].as_array().unwrap();
@@ -56,24 +74,43 @@ fn logits_match_llama_cpp_f32() {
             let want_top: u32 = t["ids"][0].as_u64().unwrap() as u32;
             let got_top = masteer_models::Sampler::argmax(&logits[pos]);
             assert_eq!(got_top, want_top, "top-1 at position {pos} of {prompt:?}");
-            for (id, l) in t["ids"].as_array().unwrap().iter().zip(t["logits"].as_array().unwrap()) {
-                let d = (logits[pos][id.as_u64().unwrap() as usize] - l.as_f64().unwrap() as f32).abs();
+            for (id, l) in t["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(t["logits"].as_array().unwrap())
+            {
+                let d =
+                    (logits[pos][id.as_u64().unwrap() as usize] - l.as_f64().unwrap() as f32).abs();
                 assert!(d < 0.05, "logit of {id} at {pos}: Δ {d}");
             }
         }
-        let want_last: Vec<f32> = case["last_logits"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let want_last: Vec<f32> = case["last_logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
         let got_last = &logits[n - 1];
         let (max, mean) = diff(got_last, &want_last);
         // llama.cpp's own rounding shifts every logit of one prompt by a constant
         // (+0.0103 on the first prompt; an f64 numpy forward pass agrees with this crate
         // to 7e-5 and shows the same offset to llama.cpp). Softmax ignores a constant,
         // so the mean is taken after removing the mean difference.
-        let offset = got_last.iter().zip(&want_last).map(|(a, b)| (a - b) as f64).sum::<f64>() / want_last.len() as f64;
+        let offset = got_last
+            .iter()
+            .zip(&want_last)
+            .map(|(a, b)| (a - b) as f64)
+            .sum::<f64>()
+            / want_last.len() as f64;
         let centred: Vec<f32> = got_last.iter().map(|x| x - offset as f32).collect();
         let (_, mean_centred) = diff(&centred, &want_last);
         eprintln!("{n} tokens: last-position logits max |Δ| {max:.4}, mean |Δ| {mean:.5} (offset {offset:+.5}, mean |Δ| without it {mean_centred:.5})");
         assert!(max <= 0.05, "max |Δ| {max}");
-        assert!(mean_centred <= 0.01, "mean |Δ| {mean_centred} after removing the constant offset");
+        assert!(
+            mean_centred <= 0.01,
+            "mean |Δ| {mean_centred} after removing the constant offset"
+        );
         assert!(offset.abs() <= 0.02, "constant offset {offset}");
     }
 }
@@ -82,15 +119,39 @@ fn logits_match_llama_cpp_f32() {
 fn greedy_continuations_match_llama_cpp() {
     let m = model();
     for r in jsonl("greedy.jsonl") {
-        let prompt_ids: Vec<u32> = r["prompt_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-        let want: Vec<u32> = r["generated_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-        assert_eq!(m.tokenizer.encode(r["prompt"].as_str().unwrap()).unwrap(), prompt_ids);
+        let prompt_ids: Vec<u32> = r["prompt_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let want: Vec<u32> = r["generated_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(
+            m.tokenizer.encode(r["prompt"].as_str().unwrap()).unwrap(),
+            prompt_ids
+        );
         let opts = GenerateOptions::greedy(want.len());
         let (gens, _) = m
-            .generate(vec![SeqInput::prompt(prompt_ids)], &opts, &mut Hooks::none(), &mut |_, _| {})
+            .generate(
+                vec![SeqInput::prompt(prompt_ids)],
+                &opts,
+                &mut Hooks::none(),
+                &mut |_, _| {},
+            )
             .unwrap();
-        assert_eq!(gens[0].tokens, want, "greedy continuation of {:?}", r["prompt"]);
-        assert_eq!(m.tokenizer.decode(&gens[0].tokens, false).unwrap(), r["generated_text"].as_str().unwrap());
+        assert_eq!(
+            gens[0].tokens, want,
+            "greedy continuation of {:?}",
+            r["prompt"]
+        );
+        assert_eq!(
+            m.tokenizer.decode(&gens[0].tokens, false).unwrap(),
+            r["generated_text"].as_str().unwrap()
+        );
     }
 }
-

@@ -192,12 +192,22 @@ mod tests {
             let alt = format!("{}(7)", site.name());
             assert_eq!(alt.parse::<HookPoint>().unwrap(), p);
         }
-        assert_eq!(HookPoint::resid_post(12).to_string(), "blocks.12.resid_post");
+        assert_eq!(
+            HookPoint::resid_post(12).to_string(),
+            "blocks.12.resid_post"
+        );
     }
 
     #[test]
     fn bad_names_are_errors() {
-        for bad in ["", "blocks.x.resid_post", "blocks.3.nope", "resid_post(", "foo(3)", "blocks.3"] {
+        for bad in [
+            "",
+            "blocks.x.resid_post",
+            "blocks.3.nope",
+            "resid_post(",
+            "foo(3)",
+            "blocks.3",
+        ] {
             assert!(bad.parse::<HookPoint>().is_err(), "{bad} parsed");
         }
     }

@@ -107,7 +107,7 @@ pub fn dequantize(dtype: GgmlType, bytes: &[u8], n: usize) -> Option<Vec<f32>> {
 
 /// Quantise f32 values to Q8_0 as ggml's reference quantiser does (used to build test files).
 pub fn quantize_q8_0(values: &[f32]) -> Option<Vec<u8>> {
-    if values.len() % QK != 0 {
+    if !values.len().is_multiple_of(QK) {
         return None;
     }
     let mut out = Vec::with_capacity(values.len() / QK * 34);
@@ -125,7 +125,7 @@ pub fn quantize_q8_0(values: &[f32]) -> Option<Vec<u8>> {
 
 /// Quantise f32 values to Q4_1 as ggml's reference quantiser does (used to build test files).
 pub fn quantize_q4_1(values: &[f32]) -> Option<Vec<u8>> {
-    if values.len() % QK != 0 {
+    if !values.len().is_multiple_of(QK) {
         return None;
     }
     let mut out = Vec::with_capacity(values.len() / QK * 20);
@@ -189,15 +189,18 @@ mod tests {
             block.push((j - 16) as u8);
         }
         let v = dequantize(GgmlType::Q8_0, &block, 32).unwrap();
-        for j in 0..32 {
-            assert_eq!(v[j], (j as f32 - 16.0) * 0.25);
+        for (j, x) in v.iter().enumerate() {
+            assert_eq!(*x, (j as f32 - 16.0) * 0.25);
         }
     }
 
     #[test]
     fn half_types() {
         let vals = [1.5f32, -2.25, 0.0, 65504.0];
-        let f16b: Vec<u8> = vals.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect();
+        let f16b: Vec<u8> = vals
+            .iter()
+            .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+            .collect();
         assert_eq!(dequantize(GgmlType::F16, &f16b, 4).unwrap(), vals);
         let bf: Vec<u8> = [1.5f32, -2.25, 0.0, 3.0e38]
             .iter()
@@ -210,7 +213,9 @@ mod tests {
 
     #[test]
     fn quantisers_round_trip_within_one_step() {
-        let vals: Vec<f32> = (0..64).map(|i| ((i * 37 % 64) as f32 - 32.0) / 10.0).collect();
+        let vals: Vec<f32> = (0..64)
+            .map(|i| ((i * 37 % 64) as f32 - 32.0) / 10.0)
+            .collect();
         let q8 = quantize_q8_0(&vals).unwrap();
         let back = dequantize(GgmlType::Q8_0, &q8, 64).unwrap();
         for (a, b) in vals.iter().zip(&back) {

@@ -178,7 +178,11 @@ fn read_value(
             match c.u8(&what("bool"))? {
                 0 => MetadataValue::Bool(false),
                 1 => MetadataValue::Bool(true),
-                v => return Err(format!("bool value of `{key}` at offset {at} is {v}, not 0 or 1")),
+                v => {
+                    return Err(format!(
+                        "bool value of `{key}` at offset {at} is {v}, not 0 or 1"
+                    ))
+                }
             }
         }
         8 => MetadataValue::String(c.string(&what("string"))?),
@@ -194,7 +198,10 @@ fn read_value(
             let min = min_value_size(elem_type).ok_or_else(|| {
                 format!("array `{key}` at offset {at} has unknown element type {elem_type}")
             })?;
-            if len.checked_mul(min as u64).is_none_or(|need| need > c.remaining() as u64) {
+            if len
+                .checked_mul(min as u64)
+                .is_none_or(|need| need > c.remaining() as u64)
+            {
                 return Err(format!(
                     "array `{key}` at offset {at} declares {len} elements, more than the {} bytes left in the file can hold",
                     c.remaining()
@@ -298,11 +305,11 @@ impl GgufFile {
         let mut tensors = Vec::with_capacity(n_tensors as usize);
         let mut tensor_index = HashMap::with_capacity(n_tensors as usize);
         for i in 0..n_tensors {
-            let name = c
-                .string(&format!("name of tensor {i}"))
-                .map_err(err)?;
+            let name = c.string(&format!("name of tensor {i}")).map_err(err)?;
             let at = c.pos;
-            let n_dims = c.u32(&format!("dimension count of `{name}`")).map_err(err)?;
+            let n_dims = c
+                .u32(&format!("dimension count of `{name}`"))
+                .map_err(err)?;
             if n_dims == 0 || n_dims > MAX_DIMS {
                 return Err(err(format!(
                     "tensor `{name}` at offset {at} has {n_dims} dimensions (1 to {MAX_DIMS} supported)"
@@ -311,9 +318,7 @@ impl GgufFile {
             let mut dims = Vec::with_capacity(n_dims as usize);
             let mut n_elements: u64 = 1;
             for d in 0..n_dims {
-                let dim = c
-                    .u64(&format!("dimension {d} of `{name}`"))
-                    .map_err(err)?;
+                let dim = c.u64(&format!("dimension {d} of `{name}`")).map_err(err)?;
                 n_elements = n_elements.checked_mul(dim).ok_or_else(|| {
                     err(format!("tensor `{name}`: element count overflows 64 bits"))
                 })?;
@@ -399,7 +404,8 @@ impl GgufFile {
 
     /// A required metadata value, or an error naming the missing key.
     pub fn require(&self, key: &str) -> Result<&MetadataValue> {
-        self.get(key).ok_or_else(|| self.error(format!("missing metadata key `{key}`")))
+        self.get(key)
+            .ok_or_else(|| self.error(format!("missing metadata key `{key}`")))
     }
 
     /// A required unsigned-integer metadata value.

@@ -170,7 +170,7 @@ impl GgmlType {
     /// number of blocks, overflows, or the type is unknown.
     pub fn byte_size(self, n_elements: u64) -> Option<u64> {
         let (per_block, bytes) = self.block_layout()?;
-        if n_elements % per_block as u64 != 0 {
+        if !n_elements.is_multiple_of(per_block as u64) {
             return None;
         }
         (n_elements / per_block as u64).checked_mul(bytes as u64)

@@ -125,7 +125,10 @@ impl GgufWriter {
         for t in &self.tensors {
             let n: u64 = t.shape.iter().map(|&d| d as u64).product();
             let size = t.dtype.byte_size(n).ok_or_else(|| {
-                err(format!("tensor `{}`: {n} values cannot be stored as {}", t.name, t.dtype))
+                err(format!(
+                    "tensor `{}`: {n} values cannot be stored as {}",
+                    t.name, t.dtype
+                ))
             })?;
             if size != t.data.len() as u64 {
                 return Err(err(format!(
@@ -174,23 +177,42 @@ mod tests {
     #[test]
     fn written_file_reads_back() {
         let mut w = GgufWriter::new();
-        w.metadata("general.architecture", MetadataValue::String("controlvector".into()))
-            .metadata("controlvector.layer_count", MetadataValue::I32(2))
-            .metadata(
-                "list",
-                MetadataValue::Array(vec![MetadataValue::String("a".into()), MetadataValue::String("b".into())]),
-            )
-            .tensor(TensorToWrite::f32("direction.1", vec![3], &[1.0, 2.0, 3.0]))
-            .tensor(TensorToWrite::f32("direction.2", vec![2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+        w.metadata(
+            "general.architecture",
+            MetadataValue::String("controlvector".into()),
+        )
+        .metadata("controlvector.layer_count", MetadataValue::I32(2))
+        .metadata(
+            "list",
+            MetadataValue::Array(vec![
+                MetadataValue::String("a".into()),
+                MetadataValue::String("b".into()),
+            ]),
+        )
+        .tensor(TensorToWrite::f32("direction.1", vec![3], &[1.0, 2.0, 3.0]))
+        .tensor(TensorToWrite::f32(
+            "direction.2",
+            vec![2, 3],
+            &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        ));
         let f = GgufFile::from_bytes(w.to_bytes().unwrap()).unwrap();
-        assert_eq!(f.require_str("general.architecture").unwrap(), "controlvector");
-        assert_eq!(f.get("controlvector.layer_count"), Some(&MetadataValue::I32(2)));
+        assert_eq!(
+            f.require_str("general.architecture").unwrap(),
+            "controlvector"
+        );
+        assert_eq!(
+            f.get("controlvector.layer_count"),
+            Some(&MetadataValue::I32(2))
+        );
         assert_eq!(f.get("list").unwrap().as_array().unwrap().len(), 2);
         assert_eq!(f.dequantize("direction.1").unwrap(), vec![1.0, 2.0, 3.0]);
         let info = f.tensor_info("direction.2").unwrap();
         assert_eq!(info.shape(), vec![2, 3]);
         assert_eq!(info.dims, vec![3, 2]);
-        assert_eq!(f.dequantize("direction.2").unwrap(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(
+            f.dequantize("direction.2").unwrap(),
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        );
     }
 
     #[test]

@@ -50,10 +50,8 @@ enum OpKind {
 struct CompiledOp {
     positions: Positions,
     kind: OpKind,
-    /// `coefficient · vector` for additions; the unit direction for ablation; the raw
-    /// vector for norm-preserving addition.
+    /// `coefficient · vector` for both additions; the unit direction for ablation.
     vector: Arc<[f32]>,
-    coefficient: f32,
 }
 
 /// Plans of a batch indexed by hook point: for each point, each sequence's operations
@@ -76,7 +74,12 @@ impl CompiledPlans {
     }
 
     /// Validate and add one sequence's plan after those already present.
-    pub fn add_plan(&mut self, row: usize, plan: &InterventionPlan, cfg: &LlamaConfig) -> Result<()> {
+    pub fn add_plan(
+        &mut self,
+        row: usize,
+        plan: &InterventionPlan,
+        cfg: &LlamaConfig,
+    ) -> Result<()> {
         plan.validate(cfg)?;
         for i in &plan.interventions {
             let op = compile_op(i);
@@ -87,10 +90,6 @@ impl CompiledPlans {
         Ok(())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.by_point.is_empty()
-    }
-
     fn at(&self, p: HookPoint) -> Option<&[(usize, CompiledOp)]> {
         self.by_point.get(&p).map(|v| v.as_slice())
     }
@@ -98,11 +97,13 @@ impl CompiledPlans {
 
 fn compile_op(i: &Intervention) -> CompiledOp {
     match &i.op {
-        Operation::Add { vector, coefficient } => CompiledOp {
+        Operation::Add {
+            vector,
+            coefficient,
+        } => CompiledOp {
             positions: i.positions,
             kind: OpKind::Add,
             vector: vector.iter().map(|v| v * coefficient).collect(),
-            coefficient: *coefficient,
         },
         Operation::Ablate { direction } => {
             let n = norm(direction);
@@ -110,14 +111,15 @@ fn compile_op(i: &Intervention) -> CompiledOp {
                 positions: i.positions,
                 kind: OpKind::Ablate,
                 vector: direction.iter().map(|v| v / n).collect(),
-                coefficient: 1.0,
             }
         }
-        Operation::AddNormPreserving { vector, coefficient } => CompiledOp {
+        Operation::AddNormPreserving {
+            vector,
+            coefficient,
+        } => CompiledOp {
             positions: i.positions,
             kind: OpKind::AddNormPreserving,
             vector: vector.iter().map(|v| v * coefficient).collect(),
-            coefficient: *coefficient,
         },
     }
 }
@@ -141,7 +143,8 @@ impl<'a> HookState<'a> {
                 for t in 0..ctx.cols {
                     if let Some(pos) = ctx.abs_pos(i, t) {
                         if spec.positions.contains(pos, ctx.prompt_len[i]) {
-                            self.capture_rows.push((i * ctx.cols + t, CaptureRow { seq: i, pos }));
+                            self.capture_rows
+                                .push((i * ctx.cols + t, CaptureRow { seq: i, pos }));
                         }
                     }
                 }
@@ -189,7 +192,13 @@ impl<'a> HookState<'a> {
         Ok(x)
     }
 
-    fn decide<B: Backend>(&mut self, p: HookPoint, x: &Tensor<B, 3>, ctx: &ForwardCtx, cfg: &LlamaConfig) -> Result<()> {
+    fn decide<B: Backend>(
+        &mut self,
+        p: HookPoint,
+        x: &Tensor<B, 3>,
+        ctx: &ForwardCtx,
+        cfg: &LlamaConfig,
+    ) -> Result<()> {
         let [b, t, w] = x.dims();
         // Row of each sequence's last prompt token; all must be in this call.
         let mut idx = Vec::with_capacity(b);
@@ -205,7 +214,9 @@ impl<'a> HookState<'a> {
         let reps = Array2::from_shape_vec((b, w), values)
             .map_err(|e| ModelError::Backend(format!("decider input: {e}")))?;
         let decider = self.decider.take();
-        let Some(decider) = decider else { return Ok(()) };
+        let Some(decider) = decider else {
+            return Ok(());
+        };
         let decided = decider.decide(reps.view());
         self.decider = Some(decider);
         let decided = decided?;
@@ -250,7 +261,11 @@ pub(crate) fn gather_rows<B: Backend>(x2: Tensor<B, 2>, idx: &[i64]) -> Result<V
 
 /// Apply the operations of one hook point. Operations of one sequence run in plan
 /// order: the k-th operation of every sequence is applied in the k-th round.
-fn apply_ops<B: Backend>(mut x: Tensor<B, 3>, ops: &[(usize, CompiledOp)], ctx: &ForwardCtx) -> Result<Tensor<B, 3>> {
+fn apply_ops<B: Backend>(
+    mut x: Tensor<B, 3>,
+    ops: &[(usize, CompiledOp)],
+    ctx: &ForwardCtx,
+) -> Result<Tensor<B, 3>> {
     let [b, t, w] = x.dims();
     let device = x.device();
     let mut per_row: Vec<Vec<&CompiledOp>> = vec![Vec::new(); b];
@@ -266,7 +281,9 @@ fn apply_ops<B: Backend>(mut x: Tensor<B, 3>, ops: &[(usize, CompiledOp)], ctx: 
             let mut mask = vec![0f32; b * t];
             let mut any = false;
             for (i, row_ops) in per_row.iter().enumerate() {
-                let Some(op) = row_ops.get(round) else { continue };
+                let Some(op) = row_ops.get(round) else {
+                    continue;
+                };
                 if op.kind != kind {
                     continue;
                 }

@@ -66,7 +66,13 @@ pub struct Intervention {
 
 impl Intervention {
     /// `x + coefficient · vector` at `site` of each of `layers`.
-    pub fn add(site: Site, layers: Vec<usize>, positions: Positions, vector: Vec<f32>, coefficient: f32) -> Self {
+    pub fn add(
+        site: Site,
+        layers: Vec<usize>,
+        positions: Positions,
+        vector: Vec<f32>,
+        coefficient: f32,
+    ) -> Self {
         Intervention {
             site,
             layers,
@@ -79,7 +85,12 @@ impl Intervention {
     }
 
     /// Remove the component along `direction` at `site` of each of `layers`.
-    pub fn ablate(site: Site, layers: Vec<usize>, positions: Positions, direction: Vec<f32>) -> Self {
+    pub fn ablate(
+        site: Site,
+        layers: Vec<usize>,
+        positions: Positions,
+        direction: Vec<f32>,
+    ) -> Self {
         Intervention {
             site,
             layers,
@@ -180,7 +191,8 @@ impl InterventionPlan {
                             "ablation direction for {point} is the zero vector"
                         )));
                     }
-                    Operation::Add { coefficient, .. } | Operation::AddNormPreserving { coefficient, .. }
+                    Operation::Add { coefficient, .. }
+                    | Operation::AddNormPreserving { coefficient, .. }
                         if !coefficient.is_finite() =>
                     {
                         return Err(ModelError::InvalidInput(format!(

@@ -89,13 +89,24 @@ impl<B: Backend> Attention<B> {
     }
 
     /// Per-head outputs `[batch, cols, heads·head_dim]` with burn operations.
-    fn heads_generic(&self, qkv: Tensor<B, 3>, layer: usize, g: &GenericInputs<B>, cache: &mut KvCache<B>) -> Tensor<B, 3> {
+    fn heads_generic(
+        &self,
+        qkv: Tensor<B, 3>,
+        layer: usize,
+        g: &GenericInputs<B>,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 3> {
         let [b, t, _] = qkv.dims();
         let (h, kv, hd) = (self.n_heads, self.n_kv, self.head_dim);
         let group = h / kv;
         let q = qkv.clone().narrow(2, 0, h * hd).reshape([b, t, h, hd]);
-        let k = qkv.clone().narrow(2, h * hd, kv * hd).reshape([b, t, kv, hd]);
-        let v = qkv.narrow(2, (h + kv) * hd, kv * hd).reshape([b, t, kv, hd]);
+        let k = qkv
+            .clone()
+            .narrow(2, h * hd, kv * hd)
+            .reshape([b, t, kv, hd]);
+        let v = qkv
+            .narrow(2, (h + kv) * hd, kv * hd)
+            .reshape([b, t, kv, hd]);
         let q = Rope::apply(q, &g.cos, &g.sin).swap_dims(1, 2);
         let k = Rope::apply(k, &g.cos, &g.sin).swap_dims(1, 2);
         let (k_all, v_all) = cache.append(layer, k, v.swap_dims(1, 2));
@@ -104,13 +115,28 @@ impl<B: Backend> Attention<B> {
         // [b, kv, group·t, hd] and keys/values are used without being repeated.
         let q = q.reshape([b, kv, group * t, hd]);
         let mask = g.mask.clone().expand([b, kv, group * t, s]);
-        let out = attention(q, k_all, v_all, Some(mask), None, AttentionModuleOptions::default());
-        out.reshape([b, h, t, hd]).swap_dims(1, 2).reshape([b, t, h * hd])
+        let out = attention(
+            q,
+            k_all,
+            v_all,
+            Some(mask),
+            None,
+            AttentionModuleOptions::default(),
+        );
+        out.reshape([b, h, t, hd])
+            .swap_dims(1, 2)
+            .reshape([b, t, h * hd])
     }
 
     /// Per-head outputs with the fused CPU kernels (flex backend).
     #[cfg(feature = "cpu")]
-    fn heads_cpu(&self, qkv: Tensor<B, 3>, layer: usize, inputs: &AttnInputs<'_, B>, cache: &mut KvCache<B>) -> Tensor<B, 3> {
+    fn heads_cpu(
+        &self,
+        qkv: Tensor<B, 3>,
+        layer: usize,
+        inputs: &AttnInputs<'_, B>,
+        cache: &mut KvCache<B>,
+    ) -> Tensor<B, 3> {
         use super::cpu;
         let [b, t, _] = qkv.dims();
         let shape = cpu::AttentionShape {
@@ -128,18 +154,40 @@ impl<B: Backend> Attention<B> {
             ..shape
         };
         let mut qkv = cpu::host_f32(qkv);
-        cpu::rope_rows(qkv.storage_mut::<f32>(), &shape, inputs.cos_host, inputs.sin_host);
+        cpu::rope_rows(
+            qkv.storage_mut::<f32>(),
+            &shape,
+            inputs.cos_host,
+            inputs.sin_host,
+        );
         let (k, v) = cache.take_layer(layer);
         let mut k = cpu::host_f32(k);
         let mut v = cpu::host_f32(v);
-        cpu::write_cache(qkv.storage::<f32>(), &shape, k.storage_mut::<f32>(), v.storage_mut::<f32>());
-        let out = cpu::attention(qkv.storage::<f32>(), &shape, inputs.pads, k.storage::<f32>(), v.storage::<f32>());
+        cpu::write_cache(
+            qkv.storage::<f32>(),
+            &shape,
+            k.storage_mut::<f32>(),
+            v.storage_mut::<f32>(),
+        );
+        let out = cpu::attention(
+            qkv.storage::<f32>(),
+            &shape,
+            inputs.pads,
+            k.storage::<f32>(),
+            v.storage::<f32>(),
+        );
         cache.put_layer(layer, cpu::from_flex(k), cpu::from_flex(v));
         cpu::tensor_from_vec(out, [b, t, self.n_heads * self.head_dim])
     }
 
     #[cfg(not(feature = "cpu"))]
-    fn heads_cpu(&self, _: Tensor<B, 3>, _: usize, _: &AttnInputs<'_, B>, _: &mut KvCache<B>) -> Tensor<B, 3> {
+    fn heads_cpu(
+        &self,
+        _: Tensor<B, 3>,
+        _: usize,
+        _: &AttnInputs<'_, B>,
+        _: &mut KvCache<B>,
+    ) -> Tensor<B, 3> {
         unreachable!("the CPU kernels are only selected when the cpu feature is on")
     }
 }

@@ -15,7 +15,14 @@ pub struct KvCache<B: Backend> {
 
 impl<B: Backend> KvCache<B> {
     /// An empty cache for `layers` blocks with room for `cap` columns.
-    pub fn new(layers: usize, batch: usize, kv_heads: usize, head_dim: usize, cap: usize, device: &B::Device) -> Self {
+    pub fn new(
+        layers: usize,
+        batch: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        cap: usize,
+        device: &B::Device,
+    ) -> Self {
         let cap = cap.max(1);
         let z = || Tensor::zeros([batch, kv_heads, cap, head_dim], device);
         KvCache {
@@ -39,16 +46,27 @@ impl<B: Backend> KvCache<B> {
     /// Write `t` new columns for block `layer` at the end and return all keys and
     /// values so far (`[batch, kv_heads, len + t, head_dim]`). Call [`KvCache::advance`]
     /// once every block has been written.
-    pub fn append(&mut self, layer: usize, k_new: Tensor<B, 4>, v_new: Tensor<B, 4>) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    pub fn append(
+        &mut self,
+        layer: usize,
+        k_new: Tensor<B, 4>,
+        v_new: Tensor<B, 4>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let [b, h, t, d] = k_new.dims();
         let end = self.len + t;
         if end > self.cap {
             self.grow(end);
         }
         let range = [0..b, 0..h, self.len..end, 0..d];
-        let k = std::mem::replace(&mut self.k[layer], Tensor::empty([0, 0, 0, 0], &k_new.device()));
+        let k = std::mem::replace(
+            &mut self.k[layer],
+            Tensor::empty([0, 0, 0, 0], &k_new.device()),
+        );
         self.k[layer] = k.slice_assign(range.clone(), k_new);
-        let v = std::mem::replace(&mut self.v[layer], Tensor::empty([0, 0, 0, 0], &v_new.device()));
+        let v = std::mem::replace(
+            &mut self.v[layer],
+            Tensor::empty([0, 0, 0, 0], &v_new.device()),
+        );
         self.v[layer] = v.slice_assign(range, v_new);
         (
             self.k[layer].clone().narrow(2, 0, end),

@@ -85,7 +85,11 @@ impl<B: Backend> Llama<B> {
                 }
                 Ok(StoredMatrix::concat_rows(&parts))
             };
-            let qkv_stored = stored(&[n("self_attn.q_proj.weight"), n("self_attn.k_proj.weight"), n("self_attn.v_proj.weight")])?;
+            let qkv_stored = stored(&[
+                n("self_attn.q_proj.weight"),
+                n("self_attn.k_proj.weight"),
+                n("self_attn.v_proj.weight"),
+            ])?;
             let o_stored = stored(&[n("self_attn.o_proj.weight")])?;
             let gu_stored = stored(&[n("mlp.gate_proj.weight"), n("mlp.up_proj.weight")])?;
             let down_stored = stored(&[n("mlp.down_proj.weight")])?;
@@ -96,19 +100,38 @@ impl<B: Backend> Llama<B> {
             let mut qkv = q.data;
             qkv.extend_from_slice(&k.data);
             qkv.extend_from_slice(&v.data);
-            let qkv = HostTensor { shape: vec![rows, d], data: qkv };
+            let qkv = HostTensor {
+                shape: vec![rows, d],
+                data: qkv,
+            };
             let o = get(&n("self_attn.o_proj.weight"), &[d, c.q_width()])?;
             let gate = get(&n("mlp.gate_proj.weight"), &[c.intermediate_size, d])?;
             let up = get(&n("mlp.up_proj.weight"), &[c.intermediate_size, d])?;
             let mut gu = gate.data;
             gu.extend_from_slice(&up.data);
-            let gu = HostTensor { shape: vec![2 * c.intermediate_size, d], data: gu };
+            let gu = HostTensor {
+                shape: vec![2 * c.intermediate_size, d],
+                data: gu,
+            };
             let down = get(&n("mlp.down_proj.weight"), &[d, c.intermediate_size])?;
             blocks.push(Block {
-                attn_norm: RmsNorm::new(t1(get(&n("input_layernorm.weight"), &[d])?), c.rms_norm_eps),
-                attn: Attention::new(Linear::new(t2(qkv), qkv_stored), Linear::new(t2(o), o_stored), c),
-                mlp_norm: RmsNorm::new(t1(get(&n("post_attention_layernorm.weight"), &[d])?), c.rms_norm_eps),
-                mlp: Mlp::new(Linear::new(t2(gu), gu_stored), Linear::new(t2(down), down_stored)),
+                attn_norm: RmsNorm::new(
+                    t1(get(&n("input_layernorm.weight"), &[d])?),
+                    c.rms_norm_eps,
+                ),
+                attn: Attention::new(
+                    Linear::new(t2(qkv), qkv_stored),
+                    Linear::new(t2(o), o_stored),
+                    c,
+                ),
+                mlp_norm: RmsNorm::new(
+                    t1(get(&n("post_attention_layernorm.weight"), &[d])?),
+                    c.rms_norm_eps,
+                ),
+                mlp: Mlp::new(
+                    Linear::new(t2(gu), gu_stored),
+                    Linear::new(t2(down), down_stored),
+                ),
             });
         }
         let norm = RmsNorm::new(t1(get("model.norm.weight", &[d])?), c.rms_norm_eps);
@@ -187,7 +210,11 @@ impl<B: Backend> Llama<B> {
 
         let ids: Vec<i64> = tokens.iter().map(|&x| x as i64).collect();
         let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
-        let mut x = self.embed.clone().select(0, ids).reshape([b, t, cfg.hidden_size]);
+        let mut x = self
+            .embed
+            .clone()
+            .select(0, ids)
+            .reshape([b, t, cfg.hidden_size]);
 
         let positions: Vec<usize> = (0..b)
             .flat_map(|i| (0..t).map(move |c| (i, c)))
@@ -218,11 +245,19 @@ impl<B: Backend> Llama<B> {
             if hooks.wants(p) {
                 x = hooks.run(p, x, ctx, cfg)?;
             }
-            let a = block
-                .attn
-                .forward(block.attn_norm.forward(x.clone()), l, &inputs, cache, hooks, ctx, cfg)?;
+            let a = block.attn.forward(
+                block.attn_norm.forward(x.clone()),
+                l,
+                &inputs,
+                cache,
+                hooks,
+                ctx,
+                cfg,
+            )?;
             x = x + a;
-            let mut m = block.mlp.forward(block.mlp_norm.forward(x.clone()), self.cpu_kernels);
+            let mut m = block
+                .mlp
+                .forward(block.mlp_norm.forward(x.clone()), self.cpu_kernels);
             let p = HookPoint::mlp_out(l);
             if hooks.wants(p) {
                 m = hooks.run(p, m, ctx, cfg)?;
@@ -241,7 +276,13 @@ impl<B: Backend> Llama<B> {
     /// `group` query heads sharing a key/value head), true where a key is hidden: keys
     /// before the sequence's padding ends or after the query. A padding query sees
     /// only itself, so no softmax row is empty.
-    fn attention_mask(&self, ctx: &ForwardCtx, pads: &[usize], past: usize, group: usize) -> Tensor<B, 4, Bool> {
+    fn attention_mask(
+        &self,
+        ctx: &ForwardCtx,
+        pads: &[usize],
+        past: usize,
+        group: usize,
+    ) -> Tensor<B, 4, Bool> {
         let b = ctx.batch();
         let t = ctx.cols;
         let s = past + t;

@@ -18,7 +18,11 @@ impl<B: Backend> Mlp<B> {
     /// Build from the fused `[2·ffn, width]` gate/up projection and the `[width, ffn]` down projection.
     pub fn new(gate_up: Linear<B>, down: Linear<B>) -> Self {
         let hidden = gate_up.out_features() / 2;
-        Mlp { gate_up, down, hidden }
+        Mlp {
+            gate_up,
+            down,
+            hidden,
+        }
     }
 
     /// Apply to `x` (`[batch, cols, width]`, already normalised).
@@ -29,7 +33,10 @@ impl<B: Backend> Mlp<B> {
             let [b, t, _] = gu.dims();
             let host = super::cpu::host_f32(gu);
             let h = super::cpu::swiglu(host.storage::<f32>(), self.hidden);
-            return self.down.forward(super::cpu::tensor_from_vec(h, [b, t, self.hidden]), cpu_kernels);
+            return self.down.forward(
+                super::cpu::tensor_from_vec(h, [b, t, self.hidden]),
+                cpu_kernels,
+            );
         }
         let gate = gu.clone().narrow(2, 0, self.hidden);
         let up = gu.narrow(2, self.hidden, self.hidden);

@@ -40,13 +40,23 @@ impl Rope {
         device: &B::Device,
     ) -> (Tensor<B, 4>, Tensor<B, 4>) {
         let half = cos.len() / (batch * cols).max(1);
-        let c = Tensor::from_data(TensorData::new(cos.to_vec(), [batch, cols, 1, half]), device);
-        let s = Tensor::from_data(TensorData::new(sin.to_vec(), [batch, cols, 1, half]), device);
+        let c = Tensor::from_data(
+            TensorData::new(cos.to_vec(), [batch, cols, 1, half]),
+            device,
+        );
+        let s = Tensor::from_data(
+            TensorData::new(sin.to_vec(), [batch, cols, 1, half]),
+            device,
+        );
         (c, s)
     }
 
     /// Rotate `x` of shape `[batch, cols, heads, head_dim]`.
-    pub fn apply<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn apply<B: Backend>(
+        x: Tensor<B, 4>,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+    ) -> Tensor<B, 4> {
         let hd = x.dims()[3];
         let half = hd / 2;
         let x1 = x.clone().narrow(3, 0, half);

@@ -144,9 +144,14 @@ impl<B: Backend> Llama<B> {
         }
         let t = inputs.iter().map(|s| s.tokens.len()).max().unwrap_or(0);
         if let Some(i) = inputs.iter().position(|s| s.tokens.is_empty()) {
-            return Err(ModelError::InvalidInput(format!("sequence {i} has no tokens")));
+            return Err(ModelError::InvalidInput(format!(
+                "sequence {i} has no tokens"
+            )));
         }
-        if let Some(i) = inputs.iter().position(|s| s.prompt_len > s.tokens.len() || s.prompt_len == 0) {
+        if let Some(i) = inputs
+            .iter()
+            .position(|s| s.prompt_len > s.tokens.len() || s.prompt_len == 0)
+        {
             return Err(ModelError::InvalidInput(format!(
                 "sequence {i}: prompt length {} is outside 1..={}",
                 inputs[i].prompt_len,
@@ -162,7 +167,8 @@ impl<B: Backend> Llama<B> {
         let b = inputs.len();
         let cfg = self.config();
         let pads: Vec<usize> = inputs.iter().map(|s| t - s.tokens.len()).collect();
-        let raw_plans: Vec<Option<InterventionPlan>> = inputs.iter().map(|s| s.plan.clone()).collect();
+        let raw_plans: Vec<Option<InterventionPlan>> =
+            inputs.iter().map(|s| s.plan.clone()).collect();
         let plans = CompiledPlans::compile(&raw_plans, cfg)?;
         let mut tokens = Vec::with_capacity(b * t);
         // Padding columns repeat the sequence's first token: any valid id works since
@@ -207,7 +213,12 @@ impl<B: Backend> Llama<B> {
 
     /// Run one new token per sequence through the cache. Returns the residual stream
     /// after the last block, `[batch, 1, width]`.
-    pub fn step(&self, session: &mut Session<B>, tokens: &[u32], hooks: &mut Hooks<'_>) -> Result<Tensor<B, 3>> {
+    pub fn step(
+        &self,
+        session: &mut Session<B>,
+        tokens: &[u32],
+        hooks: &mut Hooks<'_>,
+    ) -> Result<Tensor<B, 3>> {
         let b = session.batch();
         if tokens.len() != b {
             return Err(ModelError::InvalidInput(format!(
@@ -216,12 +227,19 @@ impl<B: Backend> Llama<B> {
             )));
         }
         let past = session.cache.len();
-        if past + 1 > self.config().max_position_embeddings + session.pads.iter().copied().max().unwrap_or(0) {
+        if past + 1
+            > self.config().max_position_embeddings
+                + session.pads.iter().copied().max().unwrap_or(0)
+        {
             return Err(ModelError::InvalidInput("context length exceeded".into()));
         }
         let ctx = ForwardCtx {
             cols: 1,
-            first_pos: session.pads.iter().map(|&p| past as isize - p as isize).collect(),
+            first_pos: session
+                .pads
+                .iter()
+                .map(|&p| past as isize - p as isize)
+                .collect(),
             prompt_len: session.prompt_len.clone(),
         };
         let Session {

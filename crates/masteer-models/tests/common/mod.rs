@@ -1,6 +1,8 @@
 //! Shared helpers of the model tests: the embedded model, loaded once per test binary.
 #![allow(dead_code)]
 
+pub mod tiny;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -18,7 +20,9 @@ pub fn model() -> &'static LoadedModel<Cpu> {
 
 /// Path of a golden fixture.
 pub fn golden(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/golden")
+        .join(name)
 }
 
 /// Read a JSONL fixture.

@@ -52,7 +52,12 @@ pub(crate) fn rope_rows(qkv: &mut [f32], s: &AttentionShape, cos: &[f32], sin: &
 }
 
 /// Copy the key and value heads of the new columns into the caches.
-pub(crate) fn write_cache(qkv: &[f32], s: &AttentionShape, k_cache: &mut [f32], v_cache: &mut [f32]) {
+pub(crate) fn write_cache(
+    qkv: &[f32],
+    s: &AttentionShape,
+    k_cache: &mut [f32],
+    v_cache: &mut [f32],
+) {
     let hd = s.head_dim;
     let width = s.qkv_width();
     for b in 0..s.batch {
@@ -75,7 +80,13 @@ const QUERY_BLOCK: usize = 64;
 /// Causal attention of the new columns' queries over every cached key of the same
 /// sequence; keys in a sequence's left padding are skipped (a padding query attends
 /// only to itself, so no row is empty). Tasks are (sequence, head, block of queries).
-pub(crate) fn attention(qkv: &[f32], s: &AttentionShape, pads: &[usize], k_cache: &[f32], v_cache: &[f32]) -> Vec<f32> {
+pub(crate) fn attention(
+    qkv: &[f32],
+    s: &AttentionShape,
+    pads: &[usize],
+    k_cache: &[f32],
+    v_cache: &[f32],
+) -> Vec<f32> {
     let hd = s.head_dim;
     let blocks = s.cols.div_ceil(QUERY_BLOCK);
     let outputs: Vec<Vec<f32>> = (0..s.batch * s.heads * blocks)
@@ -94,7 +105,11 @@ pub(crate) fn attention(qkv: &[f32], s: &AttentionShape, pads: &[usize], k_cache
         .collect();
     let mut result = vec![0f32; s.batch * s.cols * s.heads * hd];
     for (task, out) in outputs.iter().enumerate() {
-        let (b, h, c0) = (task / (s.heads * blocks), (task / blocks) % s.heads, (task % blocks) * QUERY_BLOCK);
+        let (b, h, c0) = (
+            task / (s.heads * blocks),
+            (task / blocks) % s.heads,
+            (task % blocks) * QUERY_BLOCK,
+        );
         for (i, o) in out.chunks(hd).enumerate() {
             let dst = (b * s.cols + c0 + i) * s.heads * hd + h * hd;
             result[dst..dst + hd].copy_from_slice(o);
@@ -121,7 +136,15 @@ fn key_range(col: usize, pad: usize) -> (usize, usize) {
     }
 }
 
-fn run_task(qkv: &[f32], s: &AttentionShape, pad: usize, k_cache: &[f32], v_cache: &[f32], t: &Task, out: &mut [f32]) {
+fn run_task(
+    qkv: &[f32],
+    s: &AttentionShape,
+    pad: usize,
+    k_cache: &[f32],
+    v_cache: &[f32],
+    t: &Task,
+    out: &mut [f32],
+) {
     #[cfg(target_arch = "x86_64")]
     if simd::has_avx2() {
         // SAFETY: AVX2/FMA presence checked by `has_avx2`.
@@ -151,7 +174,11 @@ fn run_task_portable(
         let q = &qkv[row..row + hd];
         let (lo, hi) = key_range(s.past + c, pad);
         scores.clear();
-        scores.extend((lo..=hi).map(|j| simd::dot_portable(q, &k_cache[base + j * hd..base + (j + 1) * hd]) * scale));
+        scores.extend(
+            (lo..=hi).map(|j| {
+                simd::dot_portable(q, &k_cache[base + j * hd..base + (j + 1) * hd]) * scale
+            }),
+        );
         let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0f32;
         for v in scores.iter_mut() {
@@ -161,7 +188,10 @@ fn run_task_portable(
         let o = &mut out[(c - t.c0) * hd..(c - t.c0 + 1) * hd];
         for (idx, j) in (lo..=hi).enumerate() {
             let p = scores[idx] / sum;
-            for (oi, vi) in o.iter_mut().zip(&v_cache[base + j * hd..base + (j + 1) * hd]) {
+            for (oi, vi) in o
+                .iter_mut()
+                .zip(&v_cache[base + j * hd..base + (j + 1) * hd])
+            {
                 *oi += p * vi;
             }
         }
@@ -198,7 +228,9 @@ mod x86 {
             let row = (t.b * s.cols + c) * width + t.h * hd;
             let q = &qkv[row..row + hd];
             let (lo, hi) = key_range(s.past + c, pad);
-            let mut scores: Vec<f32> = (lo..=hi).map(|j| avx2::dot(q, &keys[j * hd..(j + 1) * hd]) * scale).collect();
+            let mut scores: Vec<f32> = (lo..=hi)
+                .map(|j| avx2::dot(q, &keys[j * hd..(j + 1) * hd]) * scale)
+                .collect();
             let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let inv = 1.0 / avx2::exp_shifted_sum(&mut scores, max);
             for (idx, j) in (lo..=hi).enumerate() {

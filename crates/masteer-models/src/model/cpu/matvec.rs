@@ -96,7 +96,10 @@ fn row_portable(dtype: StoredType, row: &[u8], x: &[f32], m: usize, k: usize, ou
     let mut start = 0;
     while start < k {
         let len = BLOCK.min(k - start);
-        let blockwise = matches!(dtype, StoredType::Q8_0 | StoredType::Q4_0 | StoredType::Q4_1);
+        let blockwise = matches!(
+            dtype,
+            StoredType::Q8_0 | StoredType::Q4_0 | StoredType::Q4_1
+        );
         if blockwise && len < BLOCK {
             break; // not reached: block formats have k % 32 == 0
         }
@@ -147,8 +150,18 @@ mod x86 {
                 let mask = _mm_set1_epi8(0x0f);
                 let lo = _mm_and_si128(qs, mask);
                 let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), mask);
-                let f = |v: __m128i| _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), d), m);
-                [f(lo), f(_mm_srli_si128::<8>(lo)), f(hi), f(_mm_srli_si128::<8>(hi))]
+                let f = |v: __m128i| {
+                    _mm256_add_ps(
+                        _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(v)), d),
+                        m,
+                    )
+                };
+                [
+                    f(lo),
+                    f(_mm_srli_si128::<8>(lo)),
+                    f(hi),
+                    f(_mm_srli_si128::<8>(hi)),
+                ]
             }
         }
     }
@@ -165,8 +178,18 @@ mod x86 {
                 let lo = _mm_and_si128(qs, mask);
                 let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), mask);
                 let eight = _mm256_set1_epi32(8);
-                let f = |v: __m128i| _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(v), eight)), d);
-                [f(lo), f(_mm_srli_si128::<8>(lo)), f(hi), f(_mm_srli_si128::<8>(hi))]
+                let f = |v: __m128i| {
+                    _mm256_mul_ps(
+                        _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(v), eight)),
+                        d,
+                    )
+                };
+                [
+                    f(lo),
+                    f(_mm_srli_si128::<8>(lo)),
+                    f(hi),
+                    f(_mm_srli_si128::<8>(hi)),
+                ]
             }
         }
     }
@@ -237,7 +260,13 @@ mod x86 {
     /// `out[g0 + i] = row · x[g0 + i]` for `G` input rows.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn group<D: Decode, const G: usize>(row: &[u8], x: &[f32], g0: usize, k: usize, out: &mut [f32]) {
+    unsafe fn group<D: Decode, const G: usize>(
+        row: &[u8],
+        x: &[f32],
+        g0: usize,
+        k: usize,
+        out: &mut [f32],
+    ) {
         let nb = k / BLOCK;
         let mut acc = [_mm256_setzero_ps(); G];
         for b in 0..nb {
@@ -287,7 +316,14 @@ mod x86 {
     /// The CPU must support AVX2, FMA and F16C; `row` holds `k / 32` blocks of
     /// `dtype`; `x` holds `m · k` values; `k % 32 == 0`.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn row(dtype: StoredType, row: &[u8], x: &[f32], m: usize, k: usize, out: &mut [f32]) {
+    pub(super) unsafe fn row(
+        dtype: StoredType,
+        row: &[u8],
+        x: &[f32],
+        m: usize,
+        k: usize,
+        out: &mut [f32],
+    ) {
         // SAFETY: forwarded from the caller's contract.
         unsafe {
             match dtype {
@@ -305,15 +341,17 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gguf::dequant::{quantize_q4_1, quantize_q8_0};
     use crate::gguf::dequant::dequantize;
+    use crate::gguf::dequant::{quantize_q4_1, quantize_q8_0};
     use crate::gguf::GgmlType;
 
     fn reference(x: &[f32], m: usize, w: &[f32], n: usize, k: usize) -> Vec<f32> {
         let mut y = vec![0f32; m * n];
         for i in 0..m {
             for j in 0..n {
-                y[i * n + j] = (0..k).map(|t| x[i * k + t] as f64 * w[j * k + t] as f64).sum::<f64>() as f32;
+                y[i * n + j] = (0..k)
+                    .map(|t| x[i * k + t] as f64 * w[j * k + t] as f64)
+                    .sum::<f64>() as f32;
             }
         }
         y
@@ -322,11 +360,16 @@ mod tests {
     fn check(dtype: StoredType, data: Vec<u8>, dense: &[f32], n: usize, k: usize) {
         let w = StoredMatrix::new(n, k, dtype, data).unwrap();
         for m in [1usize, 2, 3, 4, 5, 9] {
-            let x: Vec<f32> = (0..m * k).map(|i| ((i * 31 % 17) as f32 - 8.0) / 7.0).collect();
+            let x: Vec<f32> = (0..m * k)
+                .map(|i| ((i * 31 % 17) as f32 - 8.0) / 7.0)
+                .collect();
             let got = matmul_stored(&x, m, &w);
             let want = reference(&x, m, dense, n, k);
             for (g, r) in got.iter().zip(&want) {
-                assert!((g - r).abs() <= 1e-4 * (1.0 + r.abs()), "{dtype:?} m={m}: {g} vs {r}");
+                assert!(
+                    (g - r).abs() <= 1e-4 * (1.0 + r.abs()),
+                    "{dtype:?} m={m}: {g} vs {r}"
+                );
             }
             // The portable path agrees too.
             let mut port = vec![0f32; m];
@@ -340,12 +383,38 @@ mod tests {
     #[test]
     fn every_stored_format_matches_a_dense_product() {
         let (n, k) = (37, 96);
-        let dense: Vec<f32> = (0..n * k).map(|i| (((i * 7919) % 1000) as f32 - 500.0) / 300.0).collect();
-        check(StoredType::F32, dense.iter().flat_map(|v| v.to_le_bytes()).collect(), &dense, n, k);
+        let dense: Vec<f32> = (0..n * k)
+            .map(|i| (((i * 7919) % 1000) as f32 - 500.0) / 300.0)
+            .collect();
+        check(
+            StoredType::F32,
+            dense.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            &dense,
+            n,
+            k,
+        );
         let h: Vec<f32> = dense.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
-        check(StoredType::F16, dense.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(), &h, n, k);
+        check(
+            StoredType::F16,
+            dense
+                .iter()
+                .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+                .collect(),
+            &h,
+            n,
+            k,
+        );
         let b: Vec<f32> = dense.iter().map(|&v| bf16::from_f32(v).to_f32()).collect();
-        check(StoredType::BF16, dense.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect(), &b, n, k);
+        check(
+            StoredType::BF16,
+            dense
+                .iter()
+                .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
+                .collect(),
+            &b,
+            n,
+            k,
+        );
         let q8 = quantize_q8_0(&dense).unwrap();
         let dq8 = dequantize(GgmlType::Q8_0, &q8, n * k).unwrap();
         check(StoredType::Q8_0, q8, &dq8, n, k);
@@ -357,7 +426,9 @@ mod tests {
         for blk in 0..n * k / 32 {
             q40.extend_from_slice(&f16::from_f32(0.125 * (1 + blk % 3) as f32).to_le_bytes());
             for j in 0..16u8 {
-                q40.push((j.wrapping_mul(7).wrapping_add(blk as u8)) & 0x0f | (((j + 3) % 16) << 4));
+                q40.push(
+                    (j.wrapping_mul(7).wrapping_add(blk as u8)) & 0x0f | (((j + 3) % 16) << 4),
+                );
             }
         }
         let dq40 = dequantize(GgmlType::Q4_0, &q40, n * k).unwrap();

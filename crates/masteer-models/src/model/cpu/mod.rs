@@ -68,6 +68,9 @@ pub(crate) fn host_f32<B: Backend, const D: usize>(t: Tensor<B, D>) -> FlexTenso
 }
 
 /// A burn tensor of shape `shape` holding `values`.
-pub(crate) fn tensor_from_vec<B: Backend, const D: usize>(values: Vec<f32>, shape: [usize; D]) -> Tensor<B, D> {
+pub(crate) fn tensor_from_vec<B: Backend, const D: usize>(
+    values: Vec<f32>,
+    shape: [usize; D],
+) -> Tensor<B, D> {
     from_flex(FlexTensor::from_data(TensorData::new(values, shape)))
 }

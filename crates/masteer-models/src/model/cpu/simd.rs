@@ -47,7 +47,10 @@ mod tests {
         if !super::has_avx2() {
             return;
         }
-        let xs: Vec<f32> = (-4000..=800).map(|i| i as f32 * 0.02).chain([-100.0, -87.0, 88.0]).collect();
+        let xs: Vec<f32> = (-4000..=800)
+            .map(|i| i as f32 * 0.02)
+            .chain([-100.0, -87.0, 88.0])
+            .collect();
         let mut v = xs.clone();
         // SAFETY: AVX2 presence checked above.
         let sum = unsafe { super::avx2::exp_shifted_sum(&mut v, 0.0) };
@@ -56,7 +59,10 @@ mod tests {
             let want = (*x as f64).exp();
             want_sum += want;
             if want > 1e-30 {
-                assert!(((*got as f64 - want) / want).abs() < 5e-7, "exp({x}) = {got}, want {want}");
+                assert!(
+                    ((*got as f64 - want) / want).abs() < 5e-7,
+                    "exp({x}) = {got}, want {want}"
+                );
             } else {
                 assert!(*got < 1e-30);
             }
@@ -95,7 +101,8 @@ pub(crate) mod avx2 {
                 let pa = a.as_ptr().add(c * 16);
                 let pb = b.as_ptr().add(c * 16);
                 acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(pa), _mm256_loadu_ps(pb), acc0);
-                acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(8)), _mm256_loadu_ps(pb.add(8)), acc1);
+                acc1 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(8)), _mm256_loadu_ps(pb.add(8)), acc1);
             }
         }
         let mut s = hsum(_mm256_add_ps(acc0, acc1));
@@ -109,6 +116,7 @@ pub(crate) mod avx2 {
     /// on the range softmax and SiLU use; inputs below −87.3 give 0).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::excessive_precision)] // constants quoted as Cephes publishes them
     pub(crate) fn exp8(x: __m256) -> __m256 {
         let x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949));
         let underflow = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(-87.3365447504));
@@ -129,7 +137,10 @@ pub(crate) mod avx2 {
         p = _mm256_add_ps(p, _mm256_set1_ps(1.0));
         // scale by 2^n through the exponent bits
         let ni = _mm256_cvtps_epi32(n);
-        let pow2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(ni, _mm256_set1_epi32(127))));
+        let pow2 = _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+            ni,
+            _mm256_set1_epi32(127),
+        )));
         _mm256_andnot_ps(underflow, _mm256_mul_ps(p, pow2))
     }
 
@@ -170,7 +181,10 @@ pub(crate) mod avx2 {
             unsafe {
                 let px = x.as_ptr().add(c * 8);
                 let py = y.as_mut_ptr().add(c * 8);
-                _mm256_storeu_ps(py, _mm256_fmadd_ps(va, _mm256_loadu_ps(px), _mm256_loadu_ps(py)));
+                _mm256_storeu_ps(
+                    py,
+                    _mm256_fmadd_ps(va, _mm256_loadu_ps(px), _mm256_loadu_ps(py)),
+                );
             }
         }
         for i in chunks * 8..n {
