@@ -1,8 +1,31 @@
 //! # masteer-algorithms
 //!
-//! The steering algorithm library of MASteer-rs: the `SteeringAlgorithm` trait and the
-//! built-in strategies (mean difference / CAA, PCA / RepE, linear probe, ITI), each
-//! fitting contrast activations into a steering vector with per-layer diagnostics.
-//! Pure math on `ndarray`; no burn, no model.
+//! The steering algorithm library of MASteer-rs. An algorithm is a value holding its
+//! settings that fits [`ContrastActivations`] (paired positive/negative activations per
+//! hook point) into a [`SteeringVector`] (per layer a unit direction, a scale and
+//! diagnostics). Built in: [`MeanDifference`] (CAA), [`Pca`] (RepE, three centring
+//! variants), [`LinearProbe`] and [`Iti`]. Implement [`SteeringAlgorithm`] and
+//! [`AlgorithmLibrary::register`] it to add your own; nothing else changes.
 //!
-//! (Filled by the algorithm-library issue; this crate is a placeholder until then.)
+//! Pure math on `ndarray`: no burn, no model. Hook-point vocabulary comes from
+//! `masteer-types`, shared with `masteer-models`.
+
+mod activations;
+mod algorithm;
+pub mod algorithms;
+mod diagnostics;
+mod error;
+mod library;
+pub mod preprocess;
+pub mod selection;
+mod vector;
+
+pub use activations::{ContrastActivations, ContrastSplit, PairedRows};
+pub use algorithm::{fit_per_layer, ActivationNeeds, SteeringAlgorithm};
+pub use algorithms::{Iti, ItiDirection, LinearProbe, MeanDifference, Pca, PcaVariant};
+pub use error::{AlgorithmError, Result};
+pub use library::{AlgorithmLibrary, FitOutcome};
+pub use preprocess::{GroupProjection, PairGroups};
+pub use masteer_types::{HookPoint, OperationKind, Positions, Site};
+pub use selection::{rank_layers, sweep, GridPoint, Selection};
+pub use vector::{HeadDiagnostics, LayerDiagnostics, LayerVector, SteeringVector};

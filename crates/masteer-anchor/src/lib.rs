@@ -1,7 +1,19 @@
 //! # masteer-anchor
 //!
-//! Anchor vectors and adaptive steering: per strategy, where in representation space it
-//! helps; at inference, each input matched to its best strategy or to none. Pure math
-//! on `ndarray`.
-//!
-//! (Filled by the anchors issue; this crate is a placeholder until then.)
+//! Anchor vectors and adaptive steering: no single steering strategy suits every
+//! input. From held-out calibration samples — their unsteered representation and the
+//! repair score of every strategy — each strategy gets anchors (k-means centroids of
+//! the samples it helps most) and "no steering" gets its own (samples nothing helps,
+//! and out-of-scope prompts). At inference an input is matched to its most similar
+//! anchor by cosine similarity: a hard choice with a calibrated margin, or a softmax
+//! mix with a calibrated temperature. Pure math on `ndarray`; no burn, no model.
+
+mod anchors;
+mod calibration;
+mod error;
+mod matching;
+
+pub use anchors::{Anchor, AnchorConfig, AnchorSet, CalibrationReport};
+pub use calibration::{CalibrationSample, CalibrationSet};
+pub use error::{AnchorError, Result};
+pub use matching::{Decision, MatchMode};

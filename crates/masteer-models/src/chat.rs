@@ -2,40 +2,9 @@
 //! settings Hugging Face's `apply_chat_template` uses (`trim_blocks`, `lstrip_blocks`,
 //! Python string methods, `raise_exception`).
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::{ModelError, Result};
 
-/// One message of a conversation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    /// `system`, `user` or `assistant`.
-    pub role: String,
-    /// The text.
-    pub content: String,
-}
-
-impl ChatMessage {
-    /// A message with any role.
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-    /// A `system` message.
-    pub fn system(content: impl Into<String>) -> Self {
-        Self::new("system", content)
-    }
-    /// A `user` message.
-    pub fn user(content: impl Into<String>) -> Self {
-        Self::new("user", content)
-    }
-    /// An `assistant` message.
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Self::new("assistant", content)
-    }
-}
+pub use masteer_types::ChatMessage;
 
 /// A compiled chat template plus the special-token strings it may reference.
 #[derive(Clone)]

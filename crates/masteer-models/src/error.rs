@@ -123,6 +123,15 @@ pub enum ModelError {
     Backend(String),
 }
 
+impl From<masteer_types::fsutil::WriteError> for ModelError {
+    fn from(e: masteer_types::fsutil::WriteError) -> Self {
+        ModelError::Io {
+            context: format!("{} {}", e.action, e.path),
+            source: e.source,
+        }
+    }
+}
+
 impl ModelError {
     /// Wrap an I/O error with the path it concerns.
     pub fn io(

@@ -11,9 +11,9 @@
 pub mod backend;
 pub mod chat;
 pub mod config;
+pub use masteer_types::fsutil;
 pub mod embedded;
 pub mod error;
-pub mod fsutil;
 pub mod generate;
 pub mod gguf;
 pub mod hooks;

@@ -6,9 +6,12 @@
 //! `masteer-anchor`) can name a hook point without depending on burn or on the
 //! model crate. `masteer-models` re-exports everything here.
 
+mod chat;
+pub mod fsutil;
 mod hook;
 mod position;
 
+pub use chat::ChatMessage;
 pub use hook::{HookPoint, Site};
 pub use position::Positions;
 

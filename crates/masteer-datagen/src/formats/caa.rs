@@ -1,0 +1,106 @@
+//! CAA's A/B datasets (Rimsky et al., *Steering Llama 2 via Contrastive Activation
+//! Addition*): `[{question, answer_matching_behavior: "(A)", answer_not_matching_behavior: "(B)"}]`,
+//! both options inside the question.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{DatagenError, Result};
+use crate::sample::{Provenance, SampleKind, SteerSample};
+
+/// One CAA item as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct CaaItem {
+    /// The question with its options.
+    pub question: String,
+    /// The letter showing the studied behaviour, e.g. `(A)`.
+    pub answer_matching_behavior: String,
+    /// The other letter.
+    pub answer_not_matching_behavior: String,
+}
+
+/// Which CAA answer is the wanted (positive) one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wanted {
+    /// Repairing a behaviour (sycophancy, hallucination...): the non-matching answer is wanted.
+    NotMatching,
+    /// Eliciting a behaviour (refusal, corrigibility...): the matching answer is wanted.
+    Matching,
+}
+
+/// Parse a CAA A/B file. Errors name the item index when letters are malformed.
+pub fn parse(text: &str, origin: &str) -> Result<Vec<CaaItem>> {
+    let items: Vec<CaaItem> = serde_json::from_str(text)
+        .map_err(|e| DatagenError::format(origin, Some(e.line()), format!("not a CAA A/B list: {e}")))?;
+    for (i, it) in items.iter().enumerate() {
+        let (m, n) = (
+            SteerSample::letter(&it.answer_matching_behavior),
+            SteerSample::letter(&it.answer_not_matching_behavior),
+        );
+        match (m, n) {
+            (Some(a), Some(b)) if a != b => {}
+            _ => {
+                return Err(DatagenError::format(
+                    origin,
+                    None,
+                    format!(
+                        "item {i}: answers {:?} / {:?} are not two different letters like \"(A)\"",
+                        it.answer_matching_behavior, it.answer_not_matching_behavior
+                    ),
+                ))
+            }
+        }
+        if it.question.trim().is_empty() {
+            return Err(DatagenError::format(origin, None, format!("item {i}: empty question")));
+        }
+    }
+    Ok(items)
+}
+
+/// Read a CAA A/B file.
+pub fn load(path: &Path) -> Result<Vec<CaaItem>> {
+    let text = std::fs::read_to_string(path).map_err(|e| DatagenError::io("reading", path, e))?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Turn CAA items into A/B samples named `{source}/{index}`.
+pub fn to_samples(items: &[CaaItem], wanted: Wanted, source: &str) -> Vec<SteerSample> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let (pos, neg) = match wanted {
+                Wanted::NotMatching => (&it.answer_not_matching_behavior, &it.answer_matching_behavior),
+                Wanted::Matching => (&it.answer_matching_behavior, &it.answer_not_matching_behavior),
+            };
+            let mut s = SteerSample::new(format!("{source}/{i}"), it.question.clone(), pos.trim(), neg.trim(), SampleKind::AbChoice);
+            s.provenance = Provenance {
+                source: source.to_string(),
+                generator: None,
+                seed: None,
+            };
+            s
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_checks_letters() {
+        let ok = r#"[{"question": "Q?\n (A) yes\n (B) no", "answer_matching_behavior": "(A)", "answer_not_matching_behavior": "(B)"}]"#;
+        let items = parse(ok, "t").unwrap();
+        let s = to_samples(&items, Wanted::NotMatching, "caa/x");
+        assert_eq!((s[0].positive.as_str(), s[0].negative.as_str()), ("(B)", "(A)"));
+        assert_eq!(s[0].id, "caa/x/0");
+        let same = ok.replace("\"(B)\"", "\"(A)\"");
+        assert!(parse(&same, "t").unwrap_err().to_string().contains("item 0"));
+        let word = ok.replace("\"(B)\"", "\"no\"");
+        assert!(parse(&word, "t").is_err());
+        let e = parse("[{\"question\": 1}", "t.json").unwrap_err();
+        assert!(e.to_string().contains("t.json, line 1"), "{e}");
+    }
+}
