@@ -236,6 +236,9 @@ impl AnchorSet {
     /// Choose the margin (hard) and temperature and margin (soft) that maximise the mean
     /// score while steering at most the allowed share of out-of-scope samples.
     fn calibrate(&mut self, set: &CalibrationSet, config: &AnchorConfig) -> Result<()> {
+        // Among the settings within the out-of-scope limit, the best mean score; ties
+        // (common on small calibration sets) resolve to the middle of the tied run of
+        // the grid, the setting farthest from flipping a decision.
         let pick = |cands: Vec<(MatchMode, f64, f64)>| -> (MatchMode, f64, f64) {
             let ok: Vec<&(MatchMode, f64, f64)> = cands.iter().filter(|c| c.2 <= config.max_out_of_scope_steered).collect();
             let pool: Vec<&(MatchMode, f64, f64)> = if ok.is_empty() {
@@ -245,13 +248,9 @@ impl AnchorSet {
             } else {
                 ok
             };
-            let mut best = *pool[0];
-            for c in pool {
-                if c.1 > best.1 {
-                    best = *c;
-                }
-            }
-            best
+            let best = pool.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
+            let tied: Vec<&&(MatchMode, f64, f64)> = pool.iter().filter(|c| c.1 >= best - 1e-9).collect();
+            **tied[tied.len() / 2]
         };
         let mut hard = Vec::new();
         for &m in &config.margins {

@@ -3,12 +3,21 @@
 //! The facade of MASteer-rs: the end-to-end repair pipeline (issue → samples →
 //! activations → strategies → anchors), self-describing artifacts, llama.cpp interop
 //! and evaluation. It re-exports what a user needs, so `cargo add masteer-core` is enough.
-//!
-//! For now it re-exports the backbone; the pipeline comes with its own issue.
 
+pub mod activations;
+pub mod adaptive;
+pub mod calibrate;
+mod error;
+pub mod eval;
+pub mod strategy;
+
+pub use error::{CoreError, Result};
+pub use masteer_algorithms as algorithms;
+pub use masteer_anchor as anchor;
+pub use masteer_datagen as datagen;
 pub use masteer_models as models;
 pub use masteer_models::{
-    backend, ChatMessage, GenerateOptions, HookPoint, Hooks, Intervention, InterventionPlan,
-    LoadedModel, ModelError, Positions, SeqInput, Site,
+    backend, ChatMessage, GenerateOptions, HookPoint, Hooks, Intervention, InterventionPlan, LoadedModel, ModelError,
+    Positions, SeqInput, Site,
 };
 pub use masteer_types as types;

@@ -1,0 +1,169 @@
+//! Reading contrast activations of a model on steering samples.
+//!
+//! Each sample is rendered with the model's chat template; the positive and the
+//! negative answer are appended, and activations are read at the answer's last token.
+//! For A/B samples that is the closing parenthesis of `(A)`, one token after the
+//! letter CAA reads at: measured on SmolLM2 (CAA hallucination, 80/40 pairs), every
+//! built-in algorithm separates held-out pairs there (accuracy 1.00 at its best layer,
+//! with the letter axis removed by [`GroupProjection`](masteer_algorithms::GroupProjection)),
+//! while at the letter itself PCA reaches 0.73, the letter's own embedding dominating
+//! the variance.
+//!
+//! When the two answers share a prefix and have remainders of equal length (always the
+//! case for A/B letters), the prompt and the shared prefix run once and each answer's
+//! remainder runs as cached steps; otherwise both full sequences run in one batch.
+
+use burn::tensor::backend::Backend;
+use masteer_algorithms::{ContrastSplit, PairedRows};
+use masteer_datagen::{SampleKind, SteerSample};
+use masteer_models::{CaptureSpec, HookPoint, Hooks, LoadedModel, Positions, SeqInput};
+use ndarray::{Array2, Axis};
+
+use crate::error::{CoreError, Result};
+
+/// Group labels of the positive and negative answers of each sample (the index of the
+/// A/B letter; 0 for free text), for [`GroupProjection`](masteer_algorithms::GroupProjection).
+pub fn answer_groups(samples: &[&SteerSample]) -> masteer_algorithms::PairGroups {
+    let g = |s: &SteerSample, a: &str| match s.kind {
+        SampleKind::AbChoice => SteerSample::letter(a).map(|c| c as u32 - 'A' as u32 + 1).unwrap_or(0),
+        SampleKind::FreeText => 0,
+    };
+    masteer_algorithms::PairGroups {
+        positive: samples.iter().map(|s| g(s, &s.positive)).collect(),
+        negative: samples.iter().map(|s| g(s, &s.negative)).collect(),
+    }
+}
+
+/// The text of an answer up to the token whose activation is read.
+pub fn reading_text(sample: &SteerSample, answer: &str) -> String {
+    match sample.kind {
+        SampleKind::AbChoice => answer.trim().to_string(),
+        SampleKind::FreeText => answer.to_string(),
+    }
+}
+
+/// Prompt ids and the ids of both answers (as read) of a sample.
+pub fn tokenize_pair<B: Backend>(lm: &LoadedModel<B>, sample: &SteerSample) -> Result<(Vec<u32>, Vec<u32>, Vec<u32>)> {
+    let prompt = lm.encode_chat(&sample.prompt)?;
+    let pos = lm.tokenizer.encode(&reading_text(sample, &sample.positive))?;
+    let neg = lm.tokenizer.encode(&reading_text(sample, &sample.negative))?;
+    if pos.is_empty() || neg.is_empty() {
+        return Err(CoreError::InvalidInput(format!("sample `{}` has an answer with no tokens", sample.id)));
+    }
+    Ok((prompt, pos, neg))
+}
+
+/// Activations of `samples` at `points`, paired, in sample order. `batch` samples run
+/// together.
+pub fn contrast_split<B: Backend>(lm: &LoadedModel<B>, samples: &[&SteerSample], points: &[HookPoint], batch: usize) -> Result<ContrastSplit> {
+    if samples.is_empty() {
+        return Err(CoreError::InvalidInput("no samples to read activations from".into()));
+    }
+    let batch = batch.max(1);
+    // Run samples of similar length together (less padding), then restore their order.
+    let toks_all = samples.iter().map(|s| tokenize_pair(lm, s)).collect::<Result<Vec<_>>>()?;
+    let mut order: Vec<usize> = (0..samples.len()).collect();
+    order.sort_by_key(|&i| (toks_all[i].0.len() + toks_all[i].1.len(), i));
+    let mut pos_rows: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); samples.len()]; points.len()];
+    let mut neg_rows: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); samples.len()]; points.len()];
+    for chunk in order.chunks(batch) {
+        let toks: Vec<(Vec<u32>, Vec<u32>, Vec<u32>)> = chunk.iter().map(|&i| toks_all[i].clone()).collect();
+        // Fork after the longest shared prefix when every pair's remainders have one length.
+        let forks: Vec<usize> = toks.iter().map(|(_, p, n)| fork_point(p, n)).collect();
+        let rest = toks[0].1.len() - forks[0];
+        let forkable = toks
+            .iter()
+            .zip(&forks)
+            .all(|((_, p, n), &f)| p.len() == n.len() && p.len() - f == rest && f < p.len());
+        let (p, n) = if forkable && rest <= 8 {
+            read_forked(lm, &toks, &forks, points)?
+        } else {
+            read_full(lm, &toks, points)?
+        };
+        for k in 0..points.len() {
+            for (j, &i) in chunk.iter().enumerate() {
+                pos_rows[k][i] = p[k].row(j).to_vec();
+                neg_rows[k][i] = n[k].row(j).to_vec();
+            }
+        }
+    }
+    let mut split = ContrastSplit::new(samples.iter().map(|s| s.id.clone()).collect());
+    for (k, &point) in points.iter().enumerate() {
+        let to_array = |rows: &[Vec<f32>]| -> Result<Array2<f32>> {
+            let w = rows.first().map(|r| r.len()).unwrap_or(0);
+            Array2::from_shape_vec((rows.len(), w), rows.concat()).map_err(|e| CoreError::InvalidInput(e.to_string()))
+        };
+        split = split.with(point, PairedRows::new(to_array(&pos_rows[k])?, to_array(&neg_rows[k])?));
+    }
+    Ok(split)
+}
+
+type Rows = Vec<Array2<f32>>;
+
+/// Length of the shared prefix of two answers, keeping at least one token apart.
+fn fork_point(p: &[u32], n: &[u32]) -> usize {
+    let shared = p.iter().zip(n).take_while(|(a, b)| a == b).count();
+    shared.min(p.len().saturating_sub(1)).min(n.len().saturating_sub(1))
+}
+
+/// Prompt + shared answer prefix once, then each answer's remainder as cached steps
+/// (read at the last step).
+fn read_forked<B: Backend>(
+    lm: &LoadedModel<B>,
+    toks: &[(Vec<u32>, Vec<u32>, Vec<u32>)],
+    forks: &[usize],
+    points: &[HookPoint],
+) -> Result<(Rows, Rows)> {
+    let rest = toks[0].1.len() - forks[0];
+    let inputs: Vec<SeqInput> = toks
+        .iter()
+        .zip(forks)
+        .map(|((prompt, p, _), &f)| {
+            let mut t = prompt.clone();
+            t.extend_from_slice(&p[..f]);
+            SeqInput::prompt(t)
+        })
+        .collect();
+    let (session, _) = lm.model.prefill(inputs, rest, &mut Hooks::none())?;
+    let read = |positive: bool, mut s: masteer_models::Session<B>| -> Result<Rows> {
+        let answer = |i: usize| if positive { &toks[i].1 } else { &toks[i].2 };
+        for step in 0..rest {
+            let ids: Vec<u32> = (0..toks.len()).map(|i| answer(i)[forks[i] + step]).collect();
+            if step + 1 < rest {
+                lm.model.step(&mut s, &ids, &mut Hooks::none())?;
+            } else {
+                let mut hooks = Hooks::capture(CaptureSpec::new(points.to_vec(), Positions::All));
+                lm.model.step(&mut s, &ids, &mut hooks)?;
+                return points.iter().map(|&p| Ok(hooks.captures.require(p)?)).collect();
+            }
+        }
+        Err(CoreError::InvalidInput("an answer has nothing after the shared prefix".into()))
+    };
+    let pos = read(true, session.clone())?;
+    let neg = read(false, session)?;
+    Ok((pos, neg))
+}
+
+/// Both full sequences of every pair in one batch, read at their last token.
+fn read_full<B: Backend>(lm: &LoadedModel<B>, toks: &[(Vec<u32>, Vec<u32>, Vec<u32>)], points: &[HookPoint]) -> Result<(Rows, Rows)> {
+    let mut inputs = Vec::with_capacity(toks.len() * 2);
+    for (prompt, p, n) in toks {
+        for answer in [p, n] {
+            let mut t = prompt.clone();
+            t.extend_from_slice(answer);
+            inputs.push(SeqInput::prompt(t));
+        }
+    }
+    let mut hooks = Hooks::capture(CaptureSpec::new(points.to_vec(), Positions::LastPromptToken));
+    lm.model.prefill(inputs, 0, &mut hooks)?;
+    let mut pos = Vec::with_capacity(points.len());
+    let mut neg = Vec::with_capacity(points.len());
+    for &p in points {
+        let all = hooks.captures.require(p)?; // rows: pos0, neg0, pos1, neg1, ...
+        let even: Vec<usize> = (0..all.nrows()).step_by(2).collect();
+        let odd: Vec<usize> = (1..all.nrows()).step_by(2).collect();
+        pos.push(all.select(Axis(0), &even));
+        neg.push(all.select(Axis(0), &odd));
+    }
+    Ok((pos, neg))
+}

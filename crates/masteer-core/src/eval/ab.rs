@@ -1,0 +1,121 @@
+//! A/B scoring (CAA's format): the probability the model puts on each answer letter
+//! right after `(`, under no steering, a fixed plan, or adaptive steering.
+
+use burn::tensor::backend::Backend;
+use masteer_anchor::{AnchorSet, Decision};
+use masteer_datagen::{SampleKind, SteerSample};
+use masteer_models::{HookPoint, Hooks, InterventionPlan, LoadedModel, SeqInput};
+
+use crate::adaptive::AdaptiveDecider;
+use crate::error::{CoreError, Result};
+use crate::strategy::Strategy;
+
+/// How sequences are steered while scoring.
+#[derive(Clone, Copy)]
+pub enum Steering<'a> {
+    /// The unsteered model.
+    None,
+    /// The same plan for every sequence.
+    Fixed(&'a InterventionPlan),
+    /// Each sequence matched to a strategy inside the prefill pass.
+    Adaptive {
+        /// The anchors.
+        anchors: &'a AnchorSet,
+        /// The strategies, in the anchors' order.
+        strategies: &'a [Strategy],
+        /// Where the anchors read.
+        point: HookPoint,
+    },
+}
+
+/// Log-probabilities of the two answer letters of one sample.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AbResult {
+    /// `log p(positive letter)` after `(`.
+    pub logp_positive: f32,
+    /// `log p(negative letter)` after `(`.
+    pub logp_negative: f32,
+    /// The adaptive decision, when adaptive steering ran.
+    pub decision: Option<Decision>,
+}
+
+impl AbResult {
+    /// `p(positive) / (p(positive) + p(negative))`: the share of the two letters' mass on
+    /// the wanted answer (CAA's behaviour score is this for the behaviour's letter).
+    pub fn positive_share(&self) -> f64 {
+        let (a, b) = (self.logp_positive as f64, self.logp_negative as f64);
+        let m = a.max(b);
+        let (ea, eb) = ((a - m).exp(), (b - m).exp());
+        ea / (ea + eb)
+    }
+
+    /// `log p(positive) − log p(negative)`.
+    pub fn margin(&self) -> f64 {
+        (self.logp_positive - self.logp_negative) as f64
+    }
+}
+
+/// Token id of a letter as it follows `(`.
+fn letter_token<B: Backend>(lm: &LoadedModel<B>, answer: &str) -> Result<u32> {
+    let ids = lm.tokenizer.encode(answer.trim())?;
+    // "(A)" tokenises as "(", "A", ")": the letter is the second token.
+    match ids.as_slice() {
+        [_, letter, ..] => Ok(*letter),
+        _ => Err(CoreError::InvalidInput(format!("answer {answer:?} is not an A/B letter"))),
+    }
+}
+
+/// Score A/B samples in batches of `batch`.
+pub fn score<B: Backend>(lm: &LoadedModel<B>, samples: &[&SteerSample], steering: Steering<'_>, batch: usize) -> Result<Vec<AbResult>> {
+    let open = lm.tokenizer.encode("(")?;
+    let mut out = Vec::with_capacity(samples.len());
+    for chunk in samples.chunks(batch.max(1)) {
+        let mut inputs = Vec::with_capacity(chunk.len());
+        let mut letters = Vec::with_capacity(chunk.len());
+        for s in chunk {
+            if s.kind != SampleKind::AbChoice {
+                return Err(CoreError::InvalidInput(format!("sample `{}` is not an A/B sample", s.id)));
+            }
+            let mut ids = lm.encode_chat(&s.prompt)?;
+            let prompt_len = ids.len();
+            ids.extend_from_slice(&open);
+            letters.push((letter_token(lm, &s.positive)?, letter_token(lm, &s.negative)?));
+            let plan = match steering {
+                Steering::Fixed(p) => Some(p.clone()),
+                _ => None,
+            };
+            inputs.push(SeqInput {
+                tokens: ids,
+                prompt_len,
+                plan,
+            });
+        }
+        let positions: Vec<Vec<usize>> = inputs.iter().map(|s| vec![s.tokens.len() - 1]).collect();
+        let (logits, decisions) = match steering {
+            Steering::Adaptive { anchors, strategies, point } => {
+                let mut decider = AdaptiveDecider::new(anchors, strategies, point);
+                let mut hooks = Hooks::none().with_decider(&mut decider);
+                let l = lm.model.logits_at(inputs, &positions, &mut hooks)?;
+                drop(hooks);
+                (l, decider.into_decisions().into_iter().map(Some).collect::<Vec<_>>())
+            }
+            _ => (lm.model.logits_at(inputs, &positions, &mut Hooks::none())?, vec![None; chunk.len()]),
+        };
+        for ((row, (p, n)), d) in logits.into_iter().zip(letters).zip(decisions) {
+            let l = &row[0];
+            let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let lse = max + l.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+            out.push(AbResult {
+                logp_positive: l[p as usize] - lse,
+                logp_negative: l[n as usize] - lse,
+                decision: d,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Mean of [`AbResult::positive_share`].
+pub fn mean_positive_share(results: &[AbResult]) -> f64 {
+    results.iter().map(|r| r.positive_share()).sum::<f64>() / results.len().max(1) as f64
+}
