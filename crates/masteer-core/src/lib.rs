@@ -9,9 +9,16 @@ pub mod adaptive;
 pub mod calibrate;
 mod error;
 pub mod eval;
+pub mod fingerprint;
+pub mod interop;
+pub mod library;
+pub mod select;
 pub mod strategy;
 
 pub use error::{CoreError, Result};
+pub use fingerprint::ModelFingerprint;
+pub use library::{IssueRecord, StrategyLibrary};
+pub use strategy::Strategy;
 pub use masteer_algorithms as algorithms;
 pub use masteer_anchor as anchor;
 pub use masteer_datagen as datagen;

@@ -1,0 +1,190 @@
+//! Artifacts (manifest + tensors) and llama.cpp control vectors.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use masteer_core::algorithms::{LayerDiagnostics, LayerVector, SteeringVector};
+use masteer_core::anchor::{AnchorConfig, AnchorSet, CalibrationSample, CalibrationSet};
+use masteer_core::interop::{export_control_vector, import_control_vector};
+use masteer_core::types::{HookPoint, OperationKind, Positions, Site};
+use masteer_core::{CoreError, IssueRecord, ModelFingerprint, Strategy, StrategyLibrary};
+
+fn fingerprint() -> ModelFingerprint {
+    ModelFingerprint {
+        architecture: "llama".into(),
+        layers: 30,
+        width: 576,
+        heads: 9,
+        head_dim: 64,
+        vocab: 49152,
+        tokenizer_hash: "t".repeat(64),
+        weights_hash: "w".repeat(64),
+    }
+}
+
+fn pseudo(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_add(0x9e37_79b9);
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        })
+        .collect()
+}
+
+fn unit(n: usize, seed: u64) -> Vec<f32> {
+    let v = pseudo(n, seed);
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / norm).collect()
+}
+
+fn vector(algorithm: &str, site: Site, layers: &[usize], seed: u64) -> SteeringVector {
+    SteeringVector {
+        algorithm: algorithm.into(),
+        site,
+        operation: OperationKind::Add,
+        positions: Positions::All,
+        default_coefficient: 1.0,
+        layers: layers
+            .iter()
+            .map(|&l| {
+                (
+                    l,
+                    LayerVector {
+                        direction: unit(576, seed + l as u64),
+                        scale: 3.25 + l as f32 / 7.0,
+                        diagnostics: LayerDiagnostics {
+                            pair_accuracy: Some(0.9),
+                            margin: 1.5,
+                            ..Default::default()
+                        },
+                    },
+                )
+            })
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+fn library() -> StrategyLibrary {
+    let strategies = vec![
+        Strategy::new("syco", &vector("mean_difference", Site::ResidPost, &[12, 14], 1), &[12, 14], 1.5).unwrap(),
+        Strategy::new("syco", &vector("iti", Site::AttnHeads, &[13], 2), &[13], 15.0).unwrap(),
+    ];
+    let cal = CalibrationSet {
+        strategies: strategies.iter().map(|s| s.name.clone()).collect(),
+        samples: (0..30)
+            .map(|i| CalibrationSample {
+                id: format!("s{i}"),
+                representation: pseudo(576, 100 + (i % 3) as u64).iter().map(|x| x + 0.01 * (i as f32)).collect(),
+                scores: match i % 3 {
+                    0 => vec![1.0, -0.2],
+                    1 => vec![-0.2, 1.0],
+                    _ => vec![-0.1, -0.1],
+                },
+                in_scope: i % 3 != 2,
+            })
+            .collect(),
+    };
+    let anchors = AnchorSet::fit(&cal, &AnchorConfig::default()).unwrap();
+    let mut lib = StrategyLibrary::new(fingerprint(), 7);
+    lib.issues.push(IssueRecord {
+        name: "syco".into(),
+        description: "agrees with false claims".into(),
+        sample_set_hash: "h".repeat(64),
+        samples: 120,
+    });
+    lib.add_strategies(strategies);
+    lib.anchors = Some(anchors);
+    lib.anchor_point = Some(HookPoint::resid_pre(12));
+    lib
+}
+
+#[test]
+fn artifact_round_trip_is_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repair");
+    let lib = library();
+    lib.save(&path).unwrap();
+    let back = StrategyLibrary::load(&path).unwrap();
+    assert_eq!(back, lib);
+    // Decisions of the loaded anchors equal the original ones.
+    let (a, b) = (lib.anchors.as_ref().unwrap(), back.anchors.as_ref().unwrap());
+    for seed in 0..5 {
+        let rep = pseudo(576, 100 + seed);
+        assert_eq!(a.decide(&rep).unwrap(), b.decide(&rep).unwrap());
+    }
+    // Saving again over it replaces it and leaves nothing behind.
+    let mut lib2 = lib.clone();
+    lib2.seed = 8;
+    lib2.save(&path).unwrap();
+    assert_eq!(StrategyLibrary::load(&path).unwrap().seed, 8);
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+}
+
+#[test]
+fn artifacts_for_another_model_or_schema_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repair");
+    library().save(&path).unwrap();
+    let mut other = fingerprint();
+    other.weights_hash = "x".repeat(64);
+    other.layers = 32;
+    match StrategyLibrary::load_for(&path, &other).unwrap_err() {
+        CoreError::ModelMismatch(m) => assert!(m.contains("layers") && m.contains("weights_hash"), "{m}"),
+        e => panic!("{e}"),
+    }
+    assert!(StrategyLibrary::load_for(&path, &fingerprint()).is_ok());
+
+    let manifest = path.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("\"schema_version\": 1", "\"schema_version\": 99")).unwrap();
+    let e = StrategyLibrary::load(&path).unwrap_err().to_string();
+    assert!(e.contains("unknown schema version 99"), "{e}");
+    std::fs::write(&manifest, text.replace("strategy.1.layer.13", "strategy.1.layer.99")).unwrap();
+    let e = StrategyLibrary::load(&path).unwrap_err().to_string();
+    assert!(e.contains("missing tensor `strategy.1.layer.99`"), "{e}");
+    std::fs::write(&manifest, "{ half").unwrap();
+    assert!(StrategyLibrary::load(&path).unwrap_err().to_string().contains("not valid JSON"));
+    std::fs::remove_file(&manifest).unwrap();
+    let e = StrategyLibrary::load(&path).unwrap_err().to_string();
+    assert!(e.contains("no manifest.json"), "{e}");
+}
+
+#[test]
+fn control_vectors_round_trip_through_gguf() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cv.gguf");
+    let s = Strategy::new("syco", &vector("mean_difference", Site::ResidPost, &[3, 12], 5), &[3, 12], 2.5).unwrap();
+    export_control_vector(&s, 30, "llama", &path).unwrap();
+    let v = import_control_vector(&path, 30, 576).unwrap();
+    assert_eq!(v.layers.keys().copied().collect::<Vec<_>>(), vec![3, 12]);
+    for (l, lv) in &s.vector.layers {
+        let want = lv.vector(2.5);
+        let got = v.vector_at(*l, 1.0).unwrap();
+        let err = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(err < 1e-6, "layer {l}: {err}");
+    }
+    // What cannot be expressed is refused.
+    let iti = Strategy::new("syco", &vector("iti", Site::AttnHeads, &[3], 5), &[3], 1.0).unwrap();
+    assert!(export_control_vector(&iti, 30, "llama", &path).is_err());
+    let l0 = Strategy::new("syco", &vector("m", Site::ResidPost, &[0], 5), &[0], 1.0).unwrap();
+    assert!(export_control_vector(&l0, 30, "llama", &path).is_err());
+    // Wrong width on import.
+    assert!(import_control_vector(&path, 30, 512).is_err());
+}
+
+#[test]
+fn a_control_vector_written_by_llama_cpp_imports() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/controlvector_llamacpp_mean.gguf");
+    let v = import_control_vector(&path, 30, 576).unwrap();
+    assert_eq!(v.layers.len(), 29);
+    assert_eq!(v.layers.keys().next(), Some(&1));
+    assert_eq!(v.layers.keys().last(), Some(&29));
+    for lv in v.layers.values() {
+        assert!((lv.scale - 1.0).abs() < 1e-4, "llama.cpp's mean vectors are unit norm: {}", lv.scale);
+    }
+    // Not a control vector.
+    let model = masteer_core::models::embedded::resolve(None).unwrap();
+    assert!(import_control_vector(&model, 30, 576).unwrap_err().to_string().contains("not `controlvector`"));
+}
