@@ -42,15 +42,20 @@ pub fn reading_text(sample: &SteerSample, answer: &str) -> String {
     }
 }
 
-/// Prompt ids and the ids of both answers (as read) of a sample.
-pub fn tokenize_pair<B: Backend>(lm: &LoadedModel<B>, sample: &SteerSample) -> Result<(Vec<u32>, Vec<u32>, Vec<u32>)> {
+/// The token ids of a sample's two sequences: `(positive prompt, positive answer,
+/// negative prompt, negative answer)`, answers as read.
+pub fn tokenize_pair<B: Backend>(lm: &LoadedModel<B>, sample: &SteerSample) -> Result<(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>)> {
     let prompt = lm.encode_chat(&sample.prompt)?;
+    let neg_prompt = match &sample.negative_prompt {
+        Some(p) => lm.encode_chat(p)?,
+        None => prompt.clone(),
+    };
     let pos = lm.tokenizer.encode(&reading_text(sample, &sample.positive))?;
     let neg = lm.tokenizer.encode(&reading_text(sample, &sample.negative))?;
     if pos.is_empty() || neg.is_empty() {
         return Err(CoreError::InvalidInput(format!("sample `{}` has an answer with no tokens", sample.id)));
     }
-    Ok((prompt, pos, neg))
+    Ok((prompt, pos, neg_prompt, neg))
 }
 
 /// Activations of `samples` at `points`, paired, in sample order. `batch` samples run
@@ -67,18 +72,22 @@ pub fn contrast_split<B: Backend>(lm: &LoadedModel<B>, samples: &[&SteerSample],
     let mut pos_rows: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); samples.len()]; points.len()];
     let mut neg_rows: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); samples.len()]; points.len()];
     for chunk in order.chunks(batch) {
-        let toks: Vec<(Vec<u32>, Vec<u32>, Vec<u32>)> = chunk.iter().map(|&i| toks_all[i].clone()).collect();
-        // Fork after the longest shared prefix when every pair's remainders have one length.
+        let four: Vec<&(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>)> = chunk.iter().map(|&i| &toks_all[i]).collect();
+        let same_prompt = four.iter().all(|t| t.0 == t.2);
+        let toks: Vec<(Vec<u32>, Vec<u32>, Vec<u32>)> = four.iter().map(|t| (t.0.clone(), t.1.clone(), t.3.clone())).collect();
+        // Fork after the longest shared prefix when every pair shares its prompt and its
+        // answers' remainders have one length.
         let forks: Vec<usize> = toks.iter().map(|(_, p, n)| fork_point(p, n)).collect();
         let rest = toks[0].1.len() - forks[0];
-        let forkable = toks
-            .iter()
-            .zip(&forks)
-            .all(|((_, p, n), &f)| p.len() == n.len() && p.len() - f == rest && f < p.len());
+        let forkable = same_prompt
+            && toks
+                .iter()
+                .zip(&forks)
+                .all(|((_, p, n), &f)| p.len() == n.len() && p.len() - f == rest && f < p.len());
         let (p, n) = if forkable && rest <= 8 {
             read_forked(lm, &toks, &forks, points)?
         } else {
-            read_full(lm, &toks, points)?
+            read_full(lm, &four, points)?
         };
         for k in 0..points.len() {
             for (j, &i) in chunk.iter().enumerate() {
@@ -145,10 +154,10 @@ fn read_forked<B: Backend>(
 }
 
 /// Both full sequences of every pair in one batch, read at their last token.
-fn read_full<B: Backend>(lm: &LoadedModel<B>, toks: &[(Vec<u32>, Vec<u32>, Vec<u32>)], points: &[HookPoint]) -> Result<(Rows, Rows)> {
+fn read_full<B: Backend>(lm: &LoadedModel<B>, toks: &[&(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>)], points: &[HookPoint]) -> Result<(Rows, Rows)> {
     let mut inputs = Vec::with_capacity(toks.len() * 2);
-    for (prompt, p, n) in toks {
-        for answer in [p, n] {
+    for (pp, p, np, n) in toks.iter().map(|t| (&t.0, &t.1, &t.2, &t.3)) {
+        for (prompt, answer) in [(pp, p), (np, n)] {
             let mut t = prompt.clone();
             t.extend_from_slice(answer);
             inputs.push(SeqInput::prompt(t));

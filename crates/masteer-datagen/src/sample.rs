@@ -45,6 +45,10 @@ pub struct SteerSample {
     pub id: String,
     /// The conversation up to the answer (usually one user message).
     pub prompt: Vec<ChatMessage>,
+    /// A different conversation for the negative answer (RepE-style persona pairs,
+    /// where the prompts differ and the answers agree); `None` when both share `prompt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<Vec<ChatMessage>>,
     /// The wanted answer.
     pub positive: String,
     /// The unwanted answer.
@@ -71,12 +75,18 @@ impl SteerSample {
         SteerSample {
             id: id.into(),
             prompt: vec![ChatMessage::user(user)],
+            negative_prompt: None,
             positive: positive.into(),
             negative: negative.into(),
             kind,
             provenance: Provenance::default(),
             review: None,
         }
+    }
+
+    /// The conversation the negative answer follows.
+    pub fn negative_conversation(&self) -> &[ChatMessage] {
+        self.negative_prompt.as_deref().unwrap_or(&self.prompt)
     }
 
     /// The letter inside an A/B answer such as `(A)`, if the answer has that form.

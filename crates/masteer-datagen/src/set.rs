@@ -103,7 +103,7 @@ impl SampleSet {
             if s.positive.trim().is_empty() || s.negative.trim().is_empty() {
                 return Err(DatagenError::InvalidSet(format!("sample `{}` has an empty answer (one-sided)", s.id)));
             }
-            if s.positive == s.negative {
+            if s.positive == s.negative && s.negative_conversation() == s.prompt.as_slice() {
                 return Err(DatagenError::InvalidSet(format!("sample `{}` has the same positive and negative answer", s.id)));
             }
             if s.prompt.is_empty() {

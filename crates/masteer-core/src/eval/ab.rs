@@ -4,9 +4,9 @@
 use burn::tensor::backend::Backend;
 use masteer_anchor::{AnchorSet, Decision};
 use masteer_datagen::{SampleKind, SteerSample};
-use masteer_models::{HookPoint, Hooks, InterventionPlan, LoadedModel, SeqInput};
+use masteer_models::{HookPoint, InterventionPlan, LoadedModel, SeqInput};
 
-use crate::adaptive::AdaptiveDecider;
+
 use crate::error::{CoreError, Result};
 use crate::strategy::Strategy;
 
@@ -80,39 +80,29 @@ pub fn score<B: Backend>(lm: &LoadedModel<B>, samples: &[&SteerSample], steering
             let prompt_len = ids.len();
             ids.extend_from_slice(&open);
             letters.push((letter_token(lm, &s.positive)?, letter_token(lm, &s.negative)?));
-            let plan = match steering {
-                Steering::Fixed(p) => Some(p.clone()),
-                _ => None,
-            };
             inputs.push(SeqInput {
                 tokens: ids,
                 prompt_len,
-                plan,
+                plan: None,
             });
         }
         let positions: Vec<Vec<usize>> = inputs.iter().map(|s| vec![s.tokens.len() - 1]).collect();
-        let (logits, decisions) = match steering {
-            Steering::Adaptive { anchors, strategies, point } => {
-                let mut decider = AdaptiveDecider::new(anchors, strategies, point);
-                let mut hooks = Hooks::none().with_decider(&mut decider);
-                let l = lm.model.logits_at(inputs, &positions, &mut hooks)?;
-                drop(hooks);
-                (l, decider.into_decisions().into_iter().map(Some).collect::<Vec<_>>())
-            }
-            _ => (lm.model.logits_at(inputs, &positions, &mut Hooks::none())?, vec![None; chunk.len()]),
-        };
+        let (logits, decisions) = super::logits_at(lm, inputs, &positions, steering)?;
         for ((row, (p, n)), d) in logits.into_iter().zip(letters).zip(decisions) {
-            let l = &row[0];
-            let max = l.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let lse = max + l.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
             out.push(AbResult {
-                logp_positive: l[p as usize] - lse,
-                logp_negative: l[n as usize] - lse,
+                logp_positive: super::log_prob(&row[0], p),
+                logp_negative: super::log_prob(&row[0], n),
                 decision: d,
             });
         }
     }
     Ok(out)
+}
+
+/// Share of samples whose positive letter is more likely than the negative one
+/// (accuracy when the positive is the correct answer).
+pub fn accuracy(results: &[AbResult]) -> f64 {
+    results.iter().filter(|r| r.logp_positive > r.logp_negative).count() as f64 / results.len().max(1) as f64
 }
 
 /// Mean of [`AbResult::positive_share`].

@@ -85,6 +85,43 @@ pub fn to_samples(items: &[CaaItem], wanted: Wanted, source: &str) -> Vec<SteerS
         .collect()
 }
 
+/// One item of CAA's A/B forms of MMLU and TruthfulQA (`caa/test/mmlu/mmlu.json`,
+/// `caa/test/truthfulqa/truthful_qa.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct PromptAbItem {
+    /// The question with its two options.
+    pub prompt: String,
+    /// The correct letter.
+    pub correct: String,
+    /// The incorrect letter.
+    pub incorrect: String,
+    /// Subject or category.
+    #[serde(default)]
+    pub category: String,
+}
+
+/// Read a CAA prompt/correct/incorrect A/B file as samples whose positive answer is
+/// the correct letter (a capability set: accuracy is the share of positives preferred).
+pub fn load_prompt_ab(path: &Path, source: &str) -> Result<Vec<SteerSample>> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| DatagenError::io("reading", path, e))?;
+    let items: Vec<PromptAbItem> = serde_json::from_str(&text)
+        .map_err(|e| DatagenError::format(&origin, Some(e.line()), format!("not a CAA prompt/correct/incorrect list: {e}")))?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            match (SteerSample::letter(&it.correct), SteerSample::letter(&it.incorrect)) {
+                (Some(a), Some(b)) if a != b => {}
+                _ => return Err(DatagenError::format(&origin, None, format!("item {i}: answers are not two different letters"))),
+            }
+            let mut s = SteerSample::new(format!("{source}/{i}"), it.prompt.clone(), it.correct.trim(), it.incorrect.trim(), SampleKind::AbChoice);
+            s.provenance.source = source.to_string();
+            Ok(s)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +139,23 @@ mod tests {
         assert!(parse(&word, "t").is_err());
         let e = parse("[{\"question\": 1}", "t.json").unwrap_err();
         assert!(e.to_string().contains("t.json, line 1"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod real_files {
+    use super::*;
+    use crate::corpora;
+
+    #[test]
+    fn row_counts_match_the_files() {
+        assert_eq!(load(&corpora::caa_generate("sycophancy")).unwrap().len(), 1000);
+        assert_eq!(load(&corpora::caa_test("sycophancy")).unwrap().len(), 50);
+        for b in corpora::CAA_BEHAVIOURS {
+            assert!(!load(&corpora::caa_generate(b)).unwrap().is_empty(), "{b}");
+            assert_eq!(load(&corpora::caa_test(b)).unwrap().len(), 50, "{b}");
+        }
+        assert_eq!(load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu").unwrap().len(), 570);
+        assert_eq!(load_prompt_ab(&corpora::caa_test("truthfulqa"), "tqa").unwrap().len(), 817);
     }
 }

@@ -4,3 +4,6 @@
 //! [`SteerSample`]: crate::SteerSample
 
 pub mod caa;
+pub mod repe;
+pub mod safety;
+pub mod truthfulqa;

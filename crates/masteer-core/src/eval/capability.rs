@@ -1,0 +1,70 @@
+//! General capability kept under steering: divergence of next-token distributions
+//! from the unsteered model, and perplexity on a neutral text.
+
+use burn::tensor::backend::Backend;
+use masteer_models::{ChatMessage, LoadedModel, SeqInput};
+
+use super::{log_prob, logits_at, Steering};
+use crate::error::{CoreError, Result};
+
+/// Neutral prompts for the divergence measure (everyday requests unrelated to any
+/// trustworthiness issue).
+pub const NEUTRAL_PROMPTS: [&str; 8] = [
+    "Give me a short recipe for pancakes.",
+    "Explain how a bicycle gear works.",
+    "Write two sentences about the ocean.",
+    "What are the planets of the solar system?",
+    "How do I convert Celsius to Fahrenheit?",
+    "Suggest a name for a pet turtle.",
+    "Summarise the water cycle in one sentence.",
+    "What is a good way to learn a new language?",
+];
+
+/// A neutral passage for perplexity (public-domain style encyclopedic prose written
+/// for this project).
+pub const NEUTRAL_TEXT: &str = "The river rises in the hills to the north and flows south through farmland, \
+woods and two small towns before it reaches the sea. In spring the water is high and cold, fed by melting snow; \
+by late summer it runs slow and clear over beds of gravel. Farmers along its banks grow wheat, barley and apples, \
+and the towns hold a market every week where growers sell fruit, bread and cheese. A footpath follows the river \
+for most of its length, and walkers can cross it on old stone bridges built more than two centuries ago.";
+
+fn softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f64> = row.iter().map(|x| ((x - max) as f64).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.into_iter().map(|x| x / s).collect()
+}
+
+/// Mean over every position of the neutral prompts of `KL(unsteered ‖ steered)` of the
+/// next-token distributions (nats).
+pub fn kl_to_unsteered<B: Backend>(lm: &LoadedModel<B>, prompts: &[&str], steering: Steering<'_>) -> Result<f64> {
+    let inputs: Vec<SeqInput> = prompts
+        .iter()
+        .map(|p| Ok(SeqInput::prompt(lm.encode_chat(&[ChatMessage::user(*p)])?)))
+        .collect::<Result<_>>()?;
+    let positions: Vec<Vec<usize>> = inputs.iter().map(|s| (0..s.tokens.len()).collect()).collect();
+    let (base, _) = logits_at(lm, inputs.clone(), &positions, Steering::None)?;
+    let (steered, _) = logits_at(lm, inputs, &positions, steering)?;
+    let mut total = 0.0;
+    let mut n = 0usize;
+    for (b_seq, s_seq) in base.iter().zip(&steered) {
+        for (b, s) in b_seq.iter().zip(s_seq) {
+            let (p, q) = (softmax(b), softmax(s));
+            total += p.iter().zip(&q).filter(|(pi, _)| **pi > 0.0).map(|(pi, qi)| pi * (pi / qi.max(1e-300)).ln()).sum::<f64>();
+            n += 1;
+        }
+    }
+    Ok(total / n.max(1) as f64)
+}
+
+/// Perplexity of `text` (no chat template) under a steering.
+pub fn perplexity<B: Backend>(lm: &LoadedModel<B>, text: &str, steering: Steering<'_>) -> Result<f64> {
+    let ids = lm.tokenizer.encode(text)?;
+    if ids.len() < 2 {
+        return Err(CoreError::InvalidInput("perplexity needs at least two tokens".into()));
+    }
+    let positions = vec![(0..ids.len() - 1).collect::<Vec<_>>()];
+    let (rows, _) = logits_at(lm, vec![SeqInput::prompt(ids.clone())], &positions, steering)?;
+    let nll: f64 = rows[0].iter().zip(&ids[1..]).map(|(row, &next)| -(log_prob(row, next) as f64)).sum();
+    Ok((nll / (ids.len() - 1) as f64).exp())
+}
