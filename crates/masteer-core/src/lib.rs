@@ -10,6 +10,7 @@ pub mod calibrate;
 mod error;
 pub mod eval;
 pub mod fingerprint;
+pub mod generator;
 pub mod interop;
 pub mod library;
 pub mod select;

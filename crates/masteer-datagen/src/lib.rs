@@ -8,10 +8,19 @@
 pub mod corpora;
 mod error;
 pub mod formats;
+pub mod generator;
+pub mod pipeline;
+pub mod prompts;
+pub mod retriever;
+pub mod roles;
 mod sample;
 mod set;
+mod spec;
 
 pub use error::{DatagenError, Result};
 pub use masteer_types::ChatMessage;
 pub use sample::{Provenance, ReviewVerdict, SampleKind, SteerSample};
+pub use generator::{GenOptions, HttpConfig, HttpGenerator, TextGenerator};
+pub use pipeline::{generate_samples, GenerationConfig, GenerationReport, WrittenForm};
 pub use set::{SampleSet, Split, SplitFractions, SAMPLE_SET_VERSION};
+pub use spec::{Dimension, IssueSpec};
