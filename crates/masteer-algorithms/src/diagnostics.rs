@@ -30,10 +30,28 @@ pub(crate) fn projected_differences(rows: &PairedRows, dir: &[f64]) -> Vec<f64> 
 pub(crate) fn pair_stats(rows: &PairedRows, dir: &[f64]) -> PairStats {
     let d = projected_differences(rows, dir);
     let n = d.len().max(1) as f64;
-    let accuracy = d.iter().map(|&x| if x > 0.0 { 1.0 } else if x == 0.0 { 0.5 } else { 0.0 }).sum::<f64>() / n;
+    let accuracy = d
+        .iter()
+        .map(|&x| {
+            if x > 0.0 {
+                1.0
+            } else if x == 0.0 {
+                0.5
+            } else {
+                0.0
+            }
+        })
+        .sum::<f64>()
+        / n;
     let margin = d.iter().sum::<f64>() / n;
     let var = d.iter().map(|x| (x - margin).powi(2)).sum::<f64>() / n;
-    let separation = if var > 0.0 { margin / var.sqrt() } else if margin > 0.0 { 1e6 } else { 0.0 };
+    let separation = if var > 0.0 {
+        margin / var.sqrt()
+    } else if margin > 0.0 {
+        1e6
+    } else {
+        0.0
+    };
     PairStats {
         accuracy,
         margin,
@@ -58,7 +76,13 @@ pub(crate) fn orient(dir: &mut [f64], rows: &PairedRows) {
             let (imax, _) = dir
                 .iter()
                 .enumerate()
-                .fold((0, 0.0f64), |(bi, bv), (i, v)| if v.abs() > bv { (i, v.abs()) } else { (bi, bv) });
+                .fold((0, 0.0f64), |(bi, bv), (i, v)| {
+                    if v.abs() > bv {
+                        (i, v.abs())
+                    } else {
+                        (bi, bv)
+                    }
+                });
             dir[imax] < 0.0
         }
     };
@@ -81,7 +105,12 @@ pub(crate) fn normalise(v: &mut [f64], point: HookPoint, what: &str) -> Result<f
 }
 
 /// Diagnostics of a unit direction at `point`: train and held-out pair ordering.
-pub(crate) fn layer_diagnostics(acts: &ContrastActivations, point: HookPoint, dir: &[f64], raw_norm: f64) -> LayerDiagnostics {
+pub(crate) fn layer_diagnostics(
+    acts: &ContrastActivations,
+    point: HookPoint,
+    dir: &[f64],
+    raw_norm: f64,
+) -> LayerDiagnostics {
     let train = acts.train.points.get(&point).map(|r| pair_stats(r, dir));
     let held = acts.held_out(point).map(|r| pair_stats(r, dir));
     let reported = held.or(train);

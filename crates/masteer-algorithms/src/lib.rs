@@ -25,7 +25,7 @@ pub use algorithm::{fit_per_layer, ActivationNeeds, SteeringAlgorithm};
 pub use algorithms::{Iti, ItiDirection, LinearProbe, MeanDifference, Pca, PcaVariant};
 pub use error::{AlgorithmError, Result};
 pub use library::{AlgorithmLibrary, FitOutcome};
-pub use preprocess::{GroupProjection, PairGroups};
 pub use masteer_types::{HookPoint, OperationKind, Positions, Site};
+pub use preprocess::{GroupProjection, PairGroups};
 pub use selection::{rank_layers, sweep, GridPoint, Selection};
 pub use vector::{HeadDiagnostics, LayerDiagnostics, LayerVector, SteeringVector};

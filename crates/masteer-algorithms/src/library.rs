@@ -42,7 +42,9 @@ impl Default for AlgorithmLibrary {
 impl AlgorithmLibrary {
     /// A library with no algorithm.
     pub fn empty() -> Self {
-        AlgorithmLibrary { algorithms: Vec::new() }
+        AlgorithmLibrary {
+            algorithms: Vec::new(),
+        }
     }
 
     /// The built-ins: `mean_difference`, `pca_center`, `linear_probe`, `iti`.

@@ -51,15 +51,30 @@ impl GroupProjection {
                     message: e.to_string(),
                 })?
                 .mapv(|v| v as f64);
-            let labels: Vec<u32> = groups.positive.iter().chain(&groups.negative).copied().collect();
-            let mean = all.mean_axis(Axis(0)).unwrap_or_else(|| ndarray::Array1::zeros(all.ncols()));
+            let labels: Vec<u32> = groups
+                .positive
+                .iter()
+                .chain(&groups.negative)
+                .copied()
+                .collect();
+            let mean = all
+                .mean_axis(Axis(0))
+                .unwrap_or_else(|| ndarray::Array1::zeros(all.ncols()));
             let mut group_ids: Vec<u32> = labels.clone();
             group_ids.sort_unstable();
             group_ids.dedup();
             let mut dirs: Vec<Vec<f64>> = Vec::new();
             for g in group_ids {
-                let idx: Vec<usize> = labels.iter().enumerate().filter(|(_, l)| **l == g).map(|(i, _)| i).collect();
-                let gm = all.select(Axis(0), &idx).mean_axis(Axis(0)).unwrap_or_else(|| mean.clone());
+                let idx: Vec<usize> = labels
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, l)| **l == g)
+                    .map(|(i, _)| i)
+                    .collect();
+                let gm = all
+                    .select(Axis(0), &idx)
+                    .mean_axis(Axis(0))
+                    .unwrap_or_else(|| mean.clone());
                 dirs.push((&gm - &mean).to_vec());
             }
             basis.insert(*point, orthonormalise(dirs));
@@ -114,7 +129,9 @@ fn project_out(rows: &mut Array2<f32>, basis: &[Vec<f64>]) {
     for mut r in rows.rows_mut() {
         for b in basis {
             let dot: f64 = r.iter().zip(b).map(|(x, y)| *x as f64 * y).sum();
-            r.iter_mut().zip(b).for_each(|(x, y)| *x -= (dot * y) as f32);
+            r.iter_mut()
+                .zip(b)
+                .for_each(|(x, y)| *x -= (dot * y) as f32);
         }
     }
 }
@@ -144,8 +161,16 @@ mod tests {
             gn.push(if pos_is_a { 1 } else { 0 });
         }
         let p = HookPoint::resid_post(0);
-        let mut split = ContrastSplit::new((0..n).map(|i| i.to_string()).collect()).with(p, PairedRows::new(pos, neg));
-        let proj = GroupProjection::fit(&split, &PairGroups { positive: gp, negative: gn }).unwrap();
+        let mut split = ContrastSplit::new((0..n).map(|i| i.to_string()).collect())
+            .with(p, PairedRows::new(pos, neg));
+        let proj = GroupProjection::fit(
+            &split,
+            &PairGroups {
+                positive: gp,
+                negative: gn,
+            },
+        )
+        .unwrap();
         assert_eq!(proj.rank(p), 1);
         proj.apply(&mut split);
         let rows = &split.points[&p];

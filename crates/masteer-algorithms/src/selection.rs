@@ -37,14 +37,19 @@ pub fn sweep<E: std::fmt::Display>(
     mut score: impl FnMut(usize, f32) -> std::result::Result<f64, E>,
 ) -> Result<Selection> {
     if layers.is_empty() || coefficients.is_empty() {
-        return Err(AlgorithmError::Selection("no layer or no coefficient to try".into()));
+        return Err(AlgorithmError::Selection(
+            "no layer or no coefficient to try".into(),
+        ));
     }
     let mut grid = Vec::with_capacity(layers.len() * coefficients.len());
     let mut best: Option<GridPoint> = None;
     for &layer in layers {
         for &coefficient in coefficients {
-            let s = score(layer, coefficient)
-                .map_err(|e| AlgorithmError::Selection(format!("scoring layer {layer}, coefficient {coefficient}: {e}")))?;
+            let s = score(layer, coefficient).map_err(|e| {
+                AlgorithmError::Selection(format!(
+                    "scoring layer {layer}, coefficient {coefficient}: {e}"
+                ))
+            })?;
             let p = GridPoint {
                 layer,
                 coefficient,
@@ -56,7 +61,8 @@ pub fn sweep<E: std::fmt::Display>(
             grid.push(p);
         }
     }
-    let best = best.ok_or_else(|| AlgorithmError::Selection("every score was NaN or infinite".into()))?;
+    let best =
+        best.ok_or_else(|| AlgorithmError::Selection("every score was NaN or infinite".into()))?;
     Ok(Selection { best, grid })
 }
 
@@ -69,9 +75,17 @@ pub fn rank_layers(vector: &SteeringVector) -> Vec<(usize, f32, f32)> {
         .iter()
         .map(|(&l, v)| {
             let d = &v.diagnostics;
-            (l, d.pair_accuracy.unwrap_or(d.train_pair_accuracy), d.separation)
+            (
+                l,
+                d.pair_accuracy.unwrap_or(d.train_pair_accuracy),
+                d.separation,
+            )
         })
         .collect();
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.total_cmp(&a.2)).then(a.0.cmp(&b.0)));
+    ranked.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then(b.2.total_cmp(&a.2))
+            .then(a.0.cmp(&b.0))
+    });
     ranked
 }

@@ -55,7 +55,10 @@ pub struct LayerVector {
 impl LayerVector {
     /// `coefficient · scale · direction`.
     pub fn vector(&self, coefficient: f32) -> Vec<f32> {
-        self.direction.iter().map(|d| d * self.scale * coefficient).collect()
+        self.direction
+            .iter()
+            .map(|d| d * self.scale * coefficient)
+            .collect()
     }
 }
 
@@ -83,7 +86,11 @@ impl SteeringVector {
         let mut out = self.clone();
         out.layers.retain(|l, _| layers.contains(l));
         if out.layers.len() != layers.len() {
-            let missing: Vec<usize> = layers.iter().copied().filter(|l| !self.layers.contains_key(l)).collect();
+            let missing: Vec<usize> = layers
+                .iter()
+                .copied()
+                .filter(|l| !self.layers.contains_key(l))
+                .collect();
             return Err(AlgorithmError::Missing(format!(
                 "`{}` has no direction for layer(s) {missing:?}",
                 self.algorithm

@@ -1,8 +1,9 @@
 //! The built-in algorithms on synthetic data with known answers.
 
 use masteer_algorithms::{
-    rank_layers, sweep, AlgorithmError, AlgorithmLibrary, ContrastActivations, ContrastSplit, HookPoint, Iti,
-    LinearProbe, MeanDifference, PairedRows, Pca, PcaVariant, Site, SteeringAlgorithm, SteeringVector,
+    rank_layers, sweep, AlgorithmError, AlgorithmLibrary, ContrastActivations, ContrastSplit,
+    HookPoint, Iti, LinearProbe, MeanDifference, PairedRows, Pca, PcaVariant, Site,
+    SteeringAlgorithm, SteeringVector,
 };
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -71,7 +72,8 @@ fn every_algorithm_recovers_a_planted_direction() {
     let train = planted(&mut rng, 300, w, &d, 0.1);
     let val = planted(&mut rng, 100, w, &d, 0.1);
     let acts = acts_for(&[(3, train)], Site::ResidPost).with_validation(
-        ContrastSplit::new((0..100).map(|i| format!("v{i}")).collect()).with(HookPoint::resid_post(3), val),
+        ContrastSplit::new((0..100).map(|i| format!("v{i}")).collect())
+            .with(HookPoint::resid_post(3), val),
     );
     for algo in builtin_resid_algorithms() {
         let v = algo.fit(&acts).unwrap();
@@ -80,19 +82,37 @@ fn every_algorithm_recovers_a_planted_direction() {
         let c = cos(&lv.direction, &d);
         assert!(c >= 0.99, "{}: cosine {c}", algo.name());
         let diag = &lv.diagnostics;
-        assert!(diag.pair_accuracy.unwrap() > 0.99, "{}: held-out accuracy {:?}", algo.name(), diag.pair_accuracy);
-        assert!(diag.margin > 0.0 && diag.separation > 1.0, "{}: {diag:?}", algo.name());
+        assert!(
+            diag.pair_accuracy.unwrap() > 0.99,
+            "{}: held-out accuracy {:?}",
+            algo.name(),
+            diag.pair_accuracy
+        );
+        assert!(
+            diag.margin > 0.0 && diag.separation > 1.0,
+            "{}: {diag:?}",
+            algo.name()
+        );
         if algo.name() == "linear_probe" {
             assert!(diag.probe_accuracy.unwrap() > 0.95);
         }
         if algo.name().starts_with("pca") {
             // Far above the 1/64 share of a random direction.
-            assert!(diag.explained_variance.unwrap() > 0.15, "{}: {:?}", algo.name(), diag.explained_variance);
+            assert!(
+                diag.explained_variance.unwrap() > 0.15,
+                "{}: {:?}",
+                algo.name(),
+                diag.explained_variance
+            );
         }
     }
     // Mean difference's scale is the mean shift (E[a] = 2).
     let v = MeanDifference::default().fit(&acts).unwrap();
-    assert!((v.layers[&3].scale - 2.0).abs() < 0.1, "{}", v.layers[&3].scale);
+    assert!(
+        (v.layers[&3].scale - 2.0).abs() < 0.1,
+        "{}",
+        v.layers[&3].scale
+    );
 }
 
 #[test]
@@ -106,8 +126,15 @@ fn pca_sign_is_right_for_100_seeds() {
         for variant in [PcaVariant::Diff, PcaVariant::Center, PcaVariant::Pairwise] {
             let v = Pca::new(variant).fit(&acts).unwrap();
             let lv = &v.layers[&0];
-            assert!(cos(&lv.direction, &d) > 0.9, "seed {seed}, {variant:?}: {}", cos(&lv.direction, &d));
-            assert!(lv.diagnostics.train_pair_accuracy > 0.5, "seed {seed}, {variant:?}");
+            assert!(
+                cos(&lv.direction, &d) > 0.9,
+                "seed {seed}, {variant:?}: {}",
+                cos(&lv.direction, &d)
+            );
+            assert!(
+                lv.diagnostics.train_pair_accuracy > 0.5,
+                "seed {seed}, {variant:?}"
+            );
         }
     }
 }
@@ -135,7 +162,11 @@ fn centring_variants_differ_exactly_as_documented() {
     let e0 = [1.0, 0.0, 0.0, 0.0];
     let e1 = [0.0, 1.0, 0.0, 0.0];
     let fit = |v| Pca::new(v).fit(&acts).unwrap().layers[&0].clone();
-    let (diff, center, pairwise) = (fit(PcaVariant::Diff), fit(PcaVariant::Center), fit(PcaVariant::Pairwise));
+    let (diff, center, pairwise) = (
+        fit(PcaVariant::Diff),
+        fit(PcaVariant::Center),
+        fit(PcaVariant::Pairwise),
+    );
     // Center and Pairwise keep the shared shift: +e0, explained 9 / (9 + 1).
     for (lv, scale) in [(&center, 1.5), (&pairwise, 3.0)] {
         assert!(cos(&lv.direction, &e0) > 0.999_999, "{:?}", lv.direction);
@@ -144,10 +175,17 @@ fn centring_variants_differ_exactly_as_documented() {
         assert_eq!(lv.diagnostics.train_pair_accuracy, 1.0);
     }
     // Diff centres the differences: the shift is gone, the spread along e1 is all that is left.
-    assert!(cos(&diff.direction, &e1).abs() > 0.999_999, "{:?}", diff.direction);
+    assert!(
+        cos(&diff.direction, &e1).abs() > 0.999_999,
+        "{:?}",
+        diff.direction
+    );
     assert!((diff.diagnostics.explained_variance.unwrap() - 1.0).abs() < 1e-6);
     assert!((diff.scale - 1.0).abs() < 1e-5);
-    assert_eq!(diff.diagnostics.train_pair_accuracy, 0.5, "half the pairs each way along e1");
+    assert_eq!(
+        diff.diagnostics.train_pair_accuracy, 0.5,
+        "half the pairs each way along e1"
+    );
 }
 
 /// `layers × heads` heads of width `hd`; the heads in `signal` shift positives by 2 along a random unit vector.
@@ -191,7 +229,9 @@ fn iti_ranks_the_signal_heads_first_and_scales_by_their_spread() {
     for (l, r) in val {
         vsplit = vsplit.with(HookPoint::attn_heads(l), r);
     }
-    let acts = acts_for(&train, Site::AttnHeads).with_validation(vsplit).with_heads(heads);
+    let acts = acts_for(&train, Site::AttnHeads)
+        .with_validation(vsplit)
+        .with_heads(heads);
     let iti = Iti {
         top_k: 5,
         ..Iti::default()
@@ -212,9 +252,15 @@ fn iti_ranks_the_signal_heads_first_and_scales_by_their_spread() {
     for (l, lv) in &v.layers {
         for h in &lv.diagnostics.heads {
             assert!(h.probe_accuracy > 0.8);
-            let seg: Vec<f64> = (0..hd).map(|j| (lv.direction[h.head * hd + j] * lv.scale) as f64).collect();
+            let seg: Vec<f64> = (0..hd)
+                .map(|j| (lv.direction[h.head * hd + j] * lv.scale) as f64)
+                .collect();
             let seg_norm = seg.iter().map(|x| x * x).sum::<f64>().sqrt();
-            assert!((seg_norm - h.sigma as f64).abs() < 1e-4 * h.sigma as f64, "segment {seg_norm} vs σ {}", h.sigma);
+            assert!(
+                (seg_norm - h.sigma as f64).abs() < 1e-4 * h.sigma as f64,
+                "segment {seg_norm} vs σ {}",
+                h.sigma
+            );
             // σ recomputed from the activations projected on the head's unit direction.
             let unit_dir: Vec<f64> = seg.iter().map(|x| x / seg_norm).collect();
             let rows = &train_rows[l];
@@ -223,16 +269,34 @@ fn iti_ranks_the_signal_heads_first_and_scales_by_their_spread() {
                 .rows()
                 .into_iter()
                 .chain(rows.negative.rows())
-                .map(|r| (0..hd).map(|j| r[h.head * hd + j] as f64 * unit_dir[j]).sum())
+                .map(|r| {
+                    (0..hd)
+                        .map(|j| r[h.head * hd + j] as f64 * unit_dir[j])
+                        .sum()
+                })
                 .collect();
             let mean = proj.iter().sum::<f64>() / proj.len() as f64;
-            let sigma = (proj.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / proj.len() as f64).sqrt();
-            assert!((sigma - h.sigma as f64).abs() < 1e-4 * sigma, "σ {sigma} vs {}", h.sigma);
+            let sigma =
+                (proj.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / proj.len() as f64).sqrt();
+            assert!(
+                (sigma - h.sigma as f64).abs() < 1e-4 * sigma,
+                "σ {sigma} vs {}",
+                h.sigma
+            );
         }
     }
     // K is clamped to the number of heads.
-    let all = Iti { top_k: 1000, ..Iti::default() }.fit(&acts).unwrap();
-    let n: usize = all.layers.values().map(|lv| lv.diagnostics.heads.len()).sum();
+    let all = Iti {
+        top_k: 1000,
+        ..Iti::default()
+    }
+    .fit(&acts)
+    .unwrap();
+    let n: usize = all
+        .layers
+        .values()
+        .map(|lv| lv.diagnostics.heads.len())
+        .sum();
     assert_eq!(n, layers * heads);
 }
 
@@ -252,50 +316,101 @@ fn degenerate_inputs_are_typed_errors() {
         assert!(matches!(e, AlgorithmError::Empty(_)), "{e}");
     }
     // One-sided.
-    let acts = ContrastActivations::new(ContrastSplit::new(ids(5)).with(p, PairedRows::new(rows(5, 4, 1.0), rows(0, 4, 1.0))));
+    let acts = ContrastActivations::new(
+        ContrastSplit::new(ids(5)).with(p, PairedRows::new(rows(5, 4, 1.0), rows(0, 4, 1.0))),
+    );
     for e in err_of(&acts) {
-        assert!(matches!(e, AlgorithmError::OneSided { positives: 5, negatives: 0, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                AlgorithmError::OneSided {
+                    positives: 5,
+                    negatives: 0,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
     // Mismatched widths.
-    let acts = ContrastActivations::new(ContrastSplit::new(ids(5)).with(p, PairedRows::new(rows(5, 4, 1.0), rows(5, 3, 0.0))));
+    let acts = ContrastActivations::new(
+        ContrastSplit::new(ids(5)).with(p, PairedRows::new(rows(5, 4, 1.0), rows(5, 3, 0.0))),
+    );
     for e in err_of(&acts) {
         assert!(matches!(e, AlgorithmError::WidthMismatch { .. }), "{e}");
     }
     let acts = ContrastActivations::new(
         ContrastSplit::new(ids(5))
             .with(p, PairedRows::new(rows(5, 4, 1.0), rows(5, 4, 0.0)))
-            .with(HookPoint::resid_post(1), PairedRows::new(rows(5, 6, 1.0), rows(5, 6, 0.0))),
+            .with(
+                HookPoint::resid_post(1),
+                PairedRows::new(rows(5, 6, 1.0), rows(5, 6, 0.0)),
+            ),
     );
-    assert!(matches!(MeanDifference::default().fit(&acts).unwrap_err(), AlgorithmError::WidthMismatch { .. }));
+    assert!(matches!(
+        MeanDifference::default().fit(&acts).unwrap_err(),
+        AlgorithmError::WidthMismatch { .. }
+    ));
     // NaN and infinity.
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         let mut pos = rows(5, 4, 1.0);
         pos[[3, 2]] = bad;
-        let acts = ContrastActivations::new(ContrastSplit::new(ids(5)).with(p, PairedRows::new(pos, rows(5, 4, 0.0))));
+        let acts = ContrastActivations::new(
+            ContrastSplit::new(ids(5)).with(p, PairedRows::new(pos, rows(5, 4, 0.0))),
+        );
         for e in err_of(&acts) {
-            assert!(matches!(e, AlgorithmError::NonFinite { side: "positive", row: 3, .. }), "{e}");
+            assert!(
+                matches!(
+                    e,
+                    AlgorithmError::NonFinite {
+                        side: "positive",
+                        row: 3,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
         }
     }
     // Zero variance: positives equal their negatives.
     let same = rows(5, 4, 0.7);
-    let acts = ContrastActivations::new(ContrastSplit::new(ids(5)).with(p, PairedRows::new(same.clone(), same)));
+    let acts = ContrastActivations::new(
+        ContrastSplit::new(ids(5)).with(p, PairedRows::new(same.clone(), same)),
+    );
     for algo in builtin_resid_algorithms() {
         let e = algo.fit(&acts).unwrap_err();
-        assert!(matches!(e, AlgorithmError::Degenerate { .. }), "{}: {e}", algo.name());
+        assert!(
+            matches!(e, AlgorithmError::Degenerate { .. }),
+            "{}: {e}",
+            algo.name()
+        );
     }
     // ITI needs heads.
-    let acts = ContrastActivations::new(ContrastSplit::new(ids(5)).with(HookPoint::attn_heads(0), PairedRows::new(rows(5, 4, 1.0), rows(5, 4, 0.0))));
-    assert!(matches!(Iti::default().fit(&acts).unwrap_err(), AlgorithmError::Missing(_)));
+    let acts = ContrastActivations::new(ContrastSplit::new(ids(5)).with(
+        HookPoint::attn_heads(0),
+        PairedRows::new(rows(5, 4, 1.0), rows(5, 4, 0.0)),
+    ));
+    assert!(matches!(
+        Iti::default().fit(&acts).unwrap_err(),
+        AlgorithmError::Missing(_)
+    ));
     // Sample ids that do not match the rows.
-    let acts = ContrastActivations::new(ContrastSplit::new(ids(3)).with(p, PairedRows::new(rows(5, 4, 1.0), rows(5, 4, 0.0))));
-    assert!(matches!(MeanDifference::default().fit(&acts).unwrap_err(), AlgorithmError::OneSided { .. }));
+    let acts = ContrastActivations::new(
+        ContrastSplit::new(ids(3)).with(p, PairedRows::new(rows(5, 4, 1.0), rows(5, 4, 0.0))),
+    );
+    assert!(matches!(
+        MeanDifference::default().fit(&acts).unwrap_err(),
+        AlgorithmError::OneSided { .. }
+    ));
 }
 
 #[test]
 fn fits_are_deterministic() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let d = unit(&mut rng, 32);
-    let layers: Vec<(usize, PairedRows)> = (0..4).map(|l| (l, planted(&mut rng, 80, 32, &d, 0.5))).collect();
+    let layers: Vec<(usize, PairedRows)> = (0..4)
+        .map(|l| (l, planted(&mut rng, 80, 32, &d, 0.5)))
+        .collect();
     let acts = acts_for(&layers, Site::ResidPost);
     let dirs = vec![unit(&mut rng, 8)];
     let heads = heads_data(&mut rng, 60, 2, 4, 8, &[(1, 2)], &dirs);
@@ -312,7 +427,10 @@ fn fits_are_deterministic() {
             }
         }
     }
-    assert_eq!(Iti::default().fit(&hacts).unwrap(), Iti::default().fit(&hacts).unwrap());
+    assert_eq!(
+        Iti::default().fit(&hacts).unwrap(),
+        Iti::default().fit(&hacts).unwrap()
+    );
 }
 
 /// A user-defined algorithm: the difference of per-coordinate medians.
@@ -323,23 +441,33 @@ impl SteeringAlgorithm for MedianDifference {
         "median_difference"
     }
     fn fit(&self, acts: &ContrastActivations) -> masteer_algorithms::Result<SteeringVector> {
-        let layers = masteer_algorithms::fit_per_layer(acts, Site::ResidPost, self.name(), |point, rows| {
-            let median = |a: &Array2<f32>, j: usize| {
-                let mut c: Vec<f32> = a.column(j).to_vec();
-                c.sort_by(f32::total_cmp);
-                c[c.len() / 2]
-            };
-            let v: Vec<f32> = (0..rows.width()).map(|j| median(&rows.positive, j) - median(&rows.negative, j)).collect();
-            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            if n == 0.0 {
-                return Err(AlgorithmError::Degenerate { point, message: "medians agree".into() });
-            }
-            Ok(masteer_algorithms::LayerVector {
-                direction: v.iter().map(|x| x / n).collect(),
-                scale: n,
-                diagnostics: Default::default(),
-            })
-        })?;
+        let layers = masteer_algorithms::fit_per_layer(
+            acts,
+            Site::ResidPost,
+            self.name(),
+            |point, rows| {
+                let median = |a: &Array2<f32>, j: usize| {
+                    let mut c: Vec<f32> = a.column(j).to_vec();
+                    c.sort_by(f32::total_cmp);
+                    c[c.len() / 2]
+                };
+                let v: Vec<f32> = (0..rows.width())
+                    .map(|j| median(&rows.positive, j) - median(&rows.negative, j))
+                    .collect();
+                let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                if n == 0.0 {
+                    return Err(AlgorithmError::Degenerate {
+                        point,
+                        message: "medians agree".into(),
+                    });
+                }
+                Ok(masteer_algorithms::LayerVector {
+                    direction: v.iter().map(|x| x / n).collect(),
+                    scale: n,
+                    diagnostics: Default::default(),
+                })
+            },
+        )?;
         Ok(SteeringVector {
             algorithm: self.name().into(),
             site: Site::ResidPost,
@@ -354,15 +482,24 @@ impl SteeringAlgorithm for MedianDifference {
 #[test]
 fn a_user_algorithm_fits_beside_the_builtins() {
     let mut lib = AlgorithmLibrary::default();
-    assert_eq!(lib.names(), vec!["mean_difference", "pca_center", "linear_probe", "iti"]);
+    assert_eq!(
+        lib.names(),
+        vec!["mean_difference", "pca_center", "linear_probe", "iti"]
+    );
     lib.register(MedianDifference).unwrap();
-    assert!(matches!(lib.register(MedianDifference), Err(AlgorithmError::DuplicateName(_))));
+    assert!(matches!(
+        lib.register(MedianDifference),
+        Err(AlgorithmError::DuplicateName(_))
+    ));
     lib.register(Pca::new(PcaVariant::Pairwise)).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(11);
     let d = unit(&mut rng, 24);
     let resid = acts_for(&[(2, planted(&mut rng, 100, 24, &d, 0.2))], Site::ResidPost);
     let outcomes = lib.fit_all(&resid);
-    assert_eq!(outcomes.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), lib.names());
+    assert_eq!(
+        outcomes.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+        lib.names()
+    );
     for o in &outcomes {
         match (&o.result, o.name.as_str()) {
             (Err(AlgorithmError::Missing(_)), "iti") => {}
@@ -378,12 +515,18 @@ fn a_user_algorithm_fits_beside_the_builtins() {
 fn sweep_finds_the_best_setting_and_keeps_the_grid() {
     let layers = [1, 2, 3, 4, 5];
     let coefs = [0.5, 1.0, 2.0, 4.0];
-    let s = sweep(&layers, &coefs, |l, c| Ok::<f64, String>(-((l as f64 - 3.0).powi(2)) - (c as f64 - 2.0).powi(2))).unwrap();
+    let s = sweep(&layers, &coefs, |l, c| {
+        Ok::<f64, String>(-((l as f64 - 3.0).powi(2)) - (c as f64 - 2.0).powi(2))
+    })
+    .unwrap();
     assert_eq!((s.best.layer, s.best.coefficient), (3, 2.0));
     assert_eq!(s.grid.len(), 20);
     assert_eq!((s.grid[0].layer, s.grid[0].coefficient), (1, 0.5));
     // NaN scores are never chosen; closure errors propagate; all-NaN is an error.
-    let s = sweep(&layers, &coefs, |l, _| Ok::<f64, String>(if l == 3 { f64::NAN } else { l as f64 })).unwrap();
+    let s = sweep(&layers, &coefs, |l, _| {
+        Ok::<f64, String>(if l == 3 { f64::NAN } else { l as f64 })
+    })
+    .unwrap();
     assert_eq!(s.best.layer, 5);
     assert!(sweep(&layers, &coefs, |_, _| Err::<f64, _>("model failed")).is_err());
     assert!(sweep(&layers, &coefs, |_, _| Ok::<f64, String>(f64::NAN)).is_err());
@@ -395,8 +538,14 @@ fn rank_layers_prefers_held_out_separation() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
     let d = unit(&mut rng, 16);
     // Layer 0: weak signal (noisy), layer 1: strong.
-    let train = [(0, planted(&mut rng, 100, 16, &d, 8.0)), (1, planted(&mut rng, 100, 16, &d, 0.1))];
-    let val = [(0, planted(&mut rng, 50, 16, &d, 8.0)), (1, planted(&mut rng, 50, 16, &d, 0.1))];
+    let train = [
+        (0, planted(&mut rng, 100, 16, &d, 8.0)),
+        (1, planted(&mut rng, 100, 16, &d, 0.1)),
+    ];
+    let val = [
+        (0, planted(&mut rng, 50, 16, &d, 8.0)),
+        (1, planted(&mut rng, 50, 16, &d, 0.1)),
+    ];
     let mut vs = ContrastSplit::new((0..50).map(|i| format!("v{i}")).collect());
     for (l, r) in val {
         vs = vs.with(HookPoint::resid_post(l), r);
@@ -411,4 +560,3 @@ fn rank_layers_prefers_held_out_separation() {
     let back: SteeringVector = serde_json::from_str(&json).unwrap();
     assert_eq!(back, v);
 }
-

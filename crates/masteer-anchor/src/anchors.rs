@@ -112,18 +112,29 @@ fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Result<Vec<Vec<f32>>> {
         for p in points {
             m.iter_mut().zip(p).for_each(|(a, b)| *a += *b as f64);
         }
-        return Ok(vec![m.iter().map(|x| (*x / points.len() as f64) as f32).collect()]);
+        return Ok(vec![m
+            .iter()
+            .map(|x| (*x / points.len() as f64) as f32)
+            .collect()]);
     }
     let w = points[0].len();
-    let data = Array2::from_shape_vec((points.len(), w), points.iter().flatten().map(|x| *x as f64).collect())
-        .map_err(|e| AnchorError::Shape(e.to_string()))?;
+    let data = Array2::from_shape_vec(
+        (points.len(), w),
+        points.iter().flatten().map(|x| *x as f64).collect(),
+    )
+    .map_err(|e| AnchorError::Shape(e.to_string()))?;
     let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
         .n_runs(4)
         .max_n_iterations(200)
         .tolerance(1e-6)
         .fit(&DatasetBase::from(data))
         .map_err(|e| AnchorError::Clustering(e.to_string()))?;
-    Ok(model.centroids().rows().into_iter().map(|r| r.iter().map(|x| *x as f32).collect()).collect())
+    Ok(model
+        .centroids()
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().map(|x| *x as f32).collect())
+        .collect())
 }
 
 fn unit(v: &[f32]) -> Option<Vec<f32>> {
@@ -135,7 +146,10 @@ impl AnchorSet {
     /// Fit anchors on calibration samples and calibrate both matching rules.
     pub fn fit(set: &CalibrationSet, config: &AnchorConfig) -> Result<Self> {
         set.validate()?;
-        if config.clusters_per_strategy == 0 || config.margins.is_empty() || config.temperatures.iter().any(|t| !(*t > 0.0)) {
+        if config.clusters_per_strategy == 0
+            || config.margins.is_empty()
+            || config.temperatures.iter().any(|t| t.is_nan() || *t <= 0.0)
+        {
             return Err(AnchorError::Settings(
                 "clusters_per_strategy must be positive, margins non-empty and temperatures positive".into(),
             ));
@@ -144,15 +158,25 @@ impl AnchorSet {
         let n = set.samples.len();
         let mut center = vec![0f64; w];
         for s in &set.samples {
-            center.iter_mut().zip(&s.representation).for_each(|(c, x)| *c += *x as f64);
+            center
+                .iter_mut()
+                .zip(&s.representation)
+                .for_each(|(c, x)| *c += *x as f64);
         }
         let center: Vec<f32> = center.iter().map(|c| (c / n as f64) as f32).collect();
-        let normed: Vec<Option<Vec<f32>>> = set.samples.iter().map(|s| normalise(&s.representation, &center)).collect();
+        let normed: Vec<Option<Vec<f32>>> = set
+            .samples
+            .iter()
+            .map(|s| normalise(&s.representation, &center))
+            .collect();
         let targets: Vec<Option<usize>> = (0..n).map(|i| set.target(i, config.min_gain)).collect();
 
         let mut report = CalibrationReport::default();
         let mut anchors = Vec::new();
-        let groups: Vec<Option<usize>> = (0..set.strategies.len()).map(Some).chain(std::iter::once(None)).collect();
+        let groups: Vec<Option<usize>> = (0..set.strategies.len())
+            .map(Some)
+            .chain(std::iter::once(None))
+            .collect();
         for (gi, group) in groups.iter().enumerate() {
             let members: Vec<Vec<f32>> = (0..n)
                 .filter(|&i| targets[i] == *group)
@@ -161,27 +185,38 @@ impl AnchorSet {
             if let Some(k) = group {
                 report.helped.push(members.len());
                 if members.is_empty() {
-                    let msg = format!("strategy `{}` helps no calibration sample: it gets no anchor", set.strategies[*k]);
+                    let msg = format!(
+                        "strategy `{}` helps no calibration sample: it gets no anchor",
+                        set.strategies[*k]
+                    );
                     tracing::warn!("{msg}");
                     report.warnings.push(msg);
                     continue;
                 }
             } else if members.is_empty() {
-                report.warnings.push("no calibration sample is best left unsteered: every input will be steered".into());
+                report.warnings.push(
+                    "no calibration sample is best left unsteered: every input will be steered"
+                        .into(),
+                );
                 continue;
             }
-            let k = (members.len() / config.min_members.max(1)).clamp(1, config.clusters_per_strategy);
-            let centroids: Vec<Vec<f32>> = kmeans(&members, k, config.seed.wrapping_add(gi as u64))?
-                .iter()
-                .filter_map(|c| unit(c))
-                .collect();
+            let k =
+                (members.len() / config.min_members.max(1)).clamp(1, config.clusters_per_strategy);
+            let centroids: Vec<Vec<f32>> =
+                kmeans(&members, k, config.seed.wrapping_add(gi as u64))?
+                    .iter()
+                    .filter_map(|c| unit(c))
+                    .collect();
             let mut counts = vec![0usize; centroids.len()];
             for m in &members {
                 let nearest = centroids
                     .iter()
                     .enumerate()
                     .map(|(j, c)| (j, m.iter().zip(c).map(|(a, b)| a * b).sum::<f32>()))
-                    .fold((0, f32::NEG_INFINITY), |best, x| if x.1 > best.1 { x } else { best });
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |best, x| if x.1 > best.1 { x } else { best },
+                    );
                 if let Some(c) = counts.get_mut(nearest.0) {
                     *c += 1;
                 }
@@ -220,7 +255,11 @@ impl AnchorSet {
             let gain = if d.weights.is_empty() {
                 d.strategy.map(|k| s.scores[k]).unwrap_or(0.0)
             } else {
-                d.weights.iter().zip(&s.scores).map(|(w, x)| *w as f64 * x).sum()
+                d.weights
+                    .iter()
+                    .zip(&s.scores)
+                    .map(|(w, x)| *w as f64 * x)
+                    .sum()
             };
             total += gain;
             if !s.in_scope {
@@ -230,7 +269,14 @@ impl AnchorSet {
                 }
             }
         }
-        Ok((total / set.samples.len() as f64, if oos == 0 { 0.0 } else { oos_steered as f64 / oos as f64 }))
+        Ok((
+            total / set.samples.len() as f64,
+            if oos == 0 {
+                0.0
+            } else {
+                oos_steered as f64 / oos as f64
+            },
+        ))
     }
 
     /// Choose the margin (hard) and temperature and margin (soft) that maximise the mean
@@ -240,7 +286,10 @@ impl AnchorSet {
         // (common on small calibration sets) resolve to the middle of the tied run of
         // the grid, the setting farthest from flipping a decision.
         let pick = |cands: Vec<(MatchMode, f64, f64)>| -> (MatchMode, f64, f64) {
-            let ok: Vec<&(MatchMode, f64, f64)> = cands.iter().filter(|c| c.2 <= config.max_out_of_scope_steered).collect();
+            let ok: Vec<&(MatchMode, f64, f64)> = cands
+                .iter()
+                .filter(|c| c.2 <= config.max_out_of_scope_steered)
+                .collect();
             let pool: Vec<&(MatchMode, f64, f64)> = if ok.is_empty() {
                 // None satisfies the out-of-scope limit: steer out-of-scope inputs least.
                 let least = cands.iter().map(|c| c.2).fold(f64::INFINITY, f64::min);
@@ -249,7 +298,8 @@ impl AnchorSet {
                 ok
             };
             let best = pool.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
-            let tied: Vec<&&(MatchMode, f64, f64)> = pool.iter().filter(|c| c.1 >= best - 1e-9).collect();
+            let tied: Vec<&&(MatchMode, f64, f64)> =
+                pool.iter().filter(|c| c.1 >= best - 1e-9).collect();
             **tied[tied.len() / 2]
         };
         let mut hard = Vec::new();
@@ -262,7 +312,10 @@ impl AnchorSet {
         let mut soft = Vec::new();
         for &t in &config.temperatures {
             for &m in &config.margins {
-                let mode = MatchMode::Soft { temperature: t, margin: m };
+                let mode = MatchMode::Soft {
+                    temperature: t,
+                    margin: m,
+                };
                 let (score, oos) = self.evaluate(set, mode)?;
                 soft.push((mode, score, oos));
             }
@@ -271,7 +324,11 @@ impl AnchorSet {
         if let MatchMode::Hard { margin } = hmode {
             self.report.hard_margin = margin;
         }
-        if let MatchMode::Soft { temperature, margin } = smode {
+        if let MatchMode::Soft {
+            temperature,
+            margin,
+        } = smode
+        {
             self.report.soft_temperature = temperature;
             self.report.soft_margin = margin;
         }

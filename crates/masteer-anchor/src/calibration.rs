@@ -32,7 +32,10 @@ pub struct CalibrationSet {
 impl CalibrationSet {
     /// Width of the representations.
     pub fn width(&self) -> usize {
-        self.samples.first().map(|s| s.representation.len()).unwrap_or(0)
+        self.samples
+            .first()
+            .map(|s| s.representation.len())
+            .unwrap_or(0)
     }
 
     /// Check non-emptiness, shapes and finiteness.
@@ -61,7 +64,10 @@ impl CalibrationSet {
                 )));
             }
             if s.representation.iter().any(|x| !x.is_finite()) {
-                return Err(AnchorError::NonFinite(format!("the representation of `{}`", s.id)));
+                return Err(AnchorError::NonFinite(format!(
+                    "the representation of `{}`",
+                    s.id
+                )));
             }
             if s.scores.iter().any(|x| !x.is_finite()) {
                 return Err(AnchorError::NonFinite(format!("the scores of `{}`", s.id)));
@@ -77,11 +83,17 @@ impl CalibrationSet {
         if !s.in_scope {
             return None;
         }
-        let (best, score) = s
-            .scores
-            .iter()
-            .enumerate()
-            .fold((None, f64::NEG_INFINITY), |(b, v), (k, &x)| if x > v { (Some(k), x) } else { (b, v) });
+        let (best, score) =
+            s.scores
+                .iter()
+                .enumerate()
+                .fold((None, f64::NEG_INFINITY), |(b, v), (k, &x)| {
+                    if x > v {
+                        (Some(k), x)
+                    } else {
+                        (b, v)
+                    }
+                });
         if score > min_gain {
             best
         } else {
@@ -93,7 +105,11 @@ impl CalibrationSet {
     pub fn oracle_score(&self, min_gain: f64) -> f64 {
         let n = self.samples.len().max(1) as f64;
         (0..self.samples.len())
-            .map(|i| self.target(i, min_gain).map(|k| self.samples[i].scores[k]).unwrap_or(0.0))
+            .map(|i| {
+                self.target(i, min_gain)
+                    .map(|k| self.samples[i].scores[k])
+                    .unwrap_or(0.0)
+            })
             .sum::<f64>()
             / n
     }

@@ -80,21 +80,36 @@ pub(crate) fn decide(set: &AnchorSet, rep: &[f32], mode: MatchMode) -> Result<De
             }
         }
     }
-    let (best, best_sim) = sims
-        .iter()
-        .enumerate()
-        .fold((None, f32::NEG_INFINITY), |(b, v), (i, &s)| if s > v { (Some(i), s) } else { (b, v) });
+    let (best, best_sim) =
+        sims.iter()
+            .enumerate()
+            .fold((None, f32::NEG_INFINITY), |(b, v), (i, &s)| {
+                if s > v {
+                    (Some(i), s)
+                } else {
+                    (b, v)
+                }
+            });
     let margin = best_sim - none;
     let has_anchor = |i: usize| set.anchors.iter().any(|a| a.strategy == Some(i));
     let lead = best.is_some_and(has_anchor);
     let (strategy, weights) = match mode {
         MatchMode::Hard { margin: m } => (if lead && margin > m { best } else { None }, Vec::new()),
-        MatchMode::Soft { temperature, margin: m } => {
+        MatchMode::Soft {
+            temperature,
+            margin: m,
+        } => {
             if lead && margin > m {
                 let logits: Vec<f32> = sims
                     .iter()
                     .enumerate()
-                    .map(|(i, s)| if has_anchor(i) { *s / temperature } else { f32::NEG_INFINITY })
+                    .map(|(i, s)| {
+                        if has_anchor(i) {
+                            *s / temperature
+                        } else {
+                            f32::NEG_INFINITY
+                        }
+                    })
                     .chain(std::iter::once(none / temperature))
                     .collect();
                 let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);

@@ -1,6 +1,8 @@
 //! Anchors on synthetic clusters with known answers.
 
-use masteer_anchor::{AnchorConfig, AnchorError, AnchorSet, CalibrationSample, CalibrationSet, MatchMode};
+use masteer_anchor::{
+    AnchorConfig, AnchorError, AnchorSet, CalibrationSample, CalibrationSet, MatchMode,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -14,7 +16,11 @@ fn normal(rng: &mut ChaCha8Rng) -> f32 {
 
 /// Three clusters: strategy 0 helps cluster 0, strategy 1 helps cluster 1, cluster 2 is
 /// out of scope (steering it costs a little).
-fn clusters(rng: &mut ChaCha8Rng, per: usize, centers: &[Vec<f32>]) -> (CalibrationSet, Vec<Option<usize>>) {
+fn clusters(
+    rng: &mut ChaCha8Rng,
+    per: usize,
+    centers: &[Vec<f32>],
+) -> (CalibrationSet, Vec<Option<usize>>) {
     let mut samples = Vec::new();
     let mut truth = Vec::new();
     for (c, center) in centers.iter().enumerate() {
@@ -44,7 +50,9 @@ fn clusters(rng: &mut ChaCha8Rng, per: usize, centers: &[Vec<f32>]) -> (Calibrat
 }
 
 fn centers(rng: &mut ChaCha8Rng) -> Vec<Vec<f32>> {
-    (0..3).map(|_| (0..W).map(|_| 3.0 * normal(rng)).collect()).collect()
+    (0..3)
+        .map(|_| (0..W).map(|_| 3.0 * normal(rng)).collect())
+        .collect()
 }
 
 #[test]
@@ -58,7 +66,10 @@ fn routes_held_out_points_to_the_strategy_that_helps_them() {
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     assert_eq!(r.helped, vec![50, 50]);
     assert!(r.hard_out_of_scope_steered <= 0.05);
-    assert!(r.hard_score > 0.6 && r.hard_score <= r.oracle_score + 1e-9, "{r:?}");
+    assert!(
+        r.hard_score > 0.6 && r.hard_score <= r.oracle_score + 1e-9,
+        "{r:?}"
+    );
     for mode in [anchors.hard_mode(), anchors.soft_mode()] {
         let set = anchors.clone().with_mode(mode);
         let mut right = 0;
@@ -83,7 +94,10 @@ fn routes_held_out_points_to_the_strategy_that_helps_them() {
     // Batch matching equals one-by-one matching.
     let reps = ndarray::Array2::from_shape_vec(
         (test.samples.len(), W),
-        test.samples.iter().flat_map(|s| s.representation.clone()).collect(),
+        test.samples
+            .iter()
+            .flat_map(|s| s.representation.clone())
+            .collect(),
     )
     .unwrap();
     let batch = anchors.decide_batch(reps.view()).unwrap();
@@ -117,7 +131,11 @@ fn a_strategy_that_helps_nobody_gets_no_anchor_and_a_warning() {
     let a = AnchorSet::fit(&cal, &AnchorConfig::default()).unwrap();
     assert!(a.anchors.iter().all(|x| x.strategy != Some(2)));
     assert_eq!(a.report.helped[2], 0);
-    assert!(a.report.warnings.iter().any(|w| w.contains("pca_center")), "{:?}", a.report.warnings);
+    assert!(
+        a.report.warnings.iter().any(|w| w.contains("pca_center")),
+        "{:?}",
+        a.report.warnings
+    );
     let d = a.decide(&cal.samples[0].representation).unwrap();
     assert_eq!(d.similarities[2], -1.0);
     assert_ne!(d.strategy, Some(2));
@@ -130,7 +148,10 @@ fn bad_input_is_a_typed_error() {
         strategies: vec!["a".into()],
         samples: vec![],
     };
-    assert_eq!(AnchorSet::fit(&empty, &cfg).unwrap_err(), AnchorError::Empty);
+    assert_eq!(
+        AnchorSet::fit(&empty, &cfg).unwrap_err(),
+        AnchorError::Empty
+    );
     let s = |rep: Vec<f32>, scores: Vec<f64>| CalibrationSample {
         id: "x".into(),
         representation: rep,
@@ -141,22 +162,34 @@ fn bad_input_is_a_typed_error() {
         strategies: vec!["a".into()],
         samples: vec![s(vec![1.0; 4], vec![1.0]), s(vec![1.0; 5], vec![1.0])],
     };
-    assert!(matches!(AnchorSet::fit(&widths, &cfg), Err(AnchorError::Shape(_))));
+    assert!(matches!(
+        AnchorSet::fit(&widths, &cfg),
+        Err(AnchorError::Shape(_))
+    ));
     let scores = CalibrationSet {
         strategies: vec!["a".into(), "b".into()],
         samples: vec![s(vec![1.0; 4], vec![1.0])],
     };
-    assert!(matches!(AnchorSet::fit(&scores, &cfg), Err(AnchorError::Shape(_))));
+    assert!(matches!(
+        AnchorSet::fit(&scores, &cfg),
+        Err(AnchorError::Shape(_))
+    ));
     let nan = CalibrationSet {
         strategies: vec!["a".into()],
         samples: vec![s(vec![1.0, f32::NAN, 0.0, 0.0], vec![1.0])],
     };
-    assert!(matches!(AnchorSet::fit(&nan, &cfg), Err(AnchorError::NonFinite(_))));
+    assert!(matches!(
+        AnchorSet::fit(&nan, &cfg),
+        Err(AnchorError::NonFinite(_))
+    ));
     let inf_score = CalibrationSet {
         strategies: vec!["a".into()],
         samples: vec![s(vec![1.0; 4], vec![f64::INFINITY])],
     };
-    assert!(matches!(AnchorSet::fit(&inf_score, &cfg), Err(AnchorError::NonFinite(_))));
+    assert!(matches!(
+        AnchorSet::fit(&inf_score, &cfg),
+        Err(AnchorError::NonFinite(_))
+    ));
     // Matching checks its input too.
     let mut rng = ChaCha8Rng::seed_from_u64(4);
     let c = centers(&mut rng);
@@ -173,6 +206,9 @@ fn bad_input_is_a_typed_error() {
         temperatures: vec![0.0],
         ..AnchorConfig::default()
     };
-    assert!(matches!(AnchorSet::fit(&cal, &bad_cfg), Err(AnchorError::Settings(_))));
+    assert!(matches!(
+        AnchorSet::fit(&cal, &bad_cfg),
+        Err(AnchorError::Settings(_))
+    ));
     let _ = MatchMode::Hard { margin: 0.0 };
 }

@@ -25,7 +25,9 @@ use crate::error::{CoreError, Result};
 /// A/B letter; 0 for free text), for [`GroupProjection`](masteer_algorithms::GroupProjection).
 pub fn answer_groups(samples: &[&SteerSample]) -> masteer_algorithms::PairGroups {
     let g = |s: &SteerSample, a: &str| match s.kind {
-        SampleKind::AbChoice => SteerSample::letter(a).map(|c| c as u32 - 'A' as u32 + 1).unwrap_or(0),
+        SampleKind::AbChoice => SteerSample::letter(a)
+            .map(|c| c as u32 - 'A' as u32 + 1)
+            .unwrap_or(0),
         SampleKind::FreeText => 0,
     };
     masteer_algorithms::PairGroups {
@@ -44,37 +46,60 @@ pub fn reading_text(sample: &SteerSample, answer: &str) -> String {
 
 /// The token ids of a sample's two sequences: `(positive prompt, positive answer,
 /// negative prompt, negative answer)`, answers as read.
-pub fn tokenize_pair<B: Backend>(lm: &LoadedModel<B>, sample: &SteerSample) -> Result<(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>)> {
+pub type PairTokens = (Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>);
+
+/// Tokenize a sample's two sequences (see [`PairTokens`]).
+pub fn tokenize_pair<B: Backend>(lm: &LoadedModel<B>, sample: &SteerSample) -> Result<PairTokens> {
     let prompt = lm.encode_chat(&sample.prompt)?;
     let neg_prompt = match &sample.negative_prompt {
         Some(p) => lm.encode_chat(p)?,
         None => prompt.clone(),
     };
-    let pos = lm.tokenizer.encode(&reading_text(sample, &sample.positive))?;
-    let neg = lm.tokenizer.encode(&reading_text(sample, &sample.negative))?;
+    let pos = lm
+        .tokenizer
+        .encode(&reading_text(sample, &sample.positive))?;
+    let neg = lm
+        .tokenizer
+        .encode(&reading_text(sample, &sample.negative))?;
     if pos.is_empty() || neg.is_empty() {
-        return Err(CoreError::InvalidInput(format!("sample `{}` has an answer with no tokens", sample.id)));
+        return Err(CoreError::InvalidInput(format!(
+            "sample `{}` has an answer with no tokens",
+            sample.id
+        )));
     }
     Ok((prompt, pos, neg_prompt, neg))
 }
 
 /// Activations of `samples` at `points`, paired, in sample order. `batch` samples run
 /// together.
-pub fn contrast_split<B: Backend>(lm: &LoadedModel<B>, samples: &[&SteerSample], points: &[HookPoint], batch: usize) -> Result<ContrastSplit> {
+pub fn contrast_split<B: Backend>(
+    lm: &LoadedModel<B>,
+    samples: &[&SteerSample],
+    points: &[HookPoint],
+    batch: usize,
+) -> Result<ContrastSplit> {
     if samples.is_empty() {
-        return Err(CoreError::InvalidInput("no samples to read activations from".into()));
+        return Err(CoreError::InvalidInput(
+            "no samples to read activations from".into(),
+        ));
     }
     let batch = batch.max(1);
     // Run samples of similar length together (less padding), then restore their order.
-    let toks_all = samples.iter().map(|s| tokenize_pair(lm, s)).collect::<Result<Vec<_>>>()?;
+    let toks_all = samples
+        .iter()
+        .map(|s| tokenize_pair(lm, s))
+        .collect::<Result<Vec<_>>>()?;
     let mut order: Vec<usize> = (0..samples.len()).collect();
     order.sort_by_key(|&i| (toks_all[i].0.len() + toks_all[i].1.len(), i));
     let mut pos_rows: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); samples.len()]; points.len()];
     let mut neg_rows: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); samples.len()]; points.len()];
     for chunk in order.chunks(batch) {
-        let four: Vec<&(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>)> = chunk.iter().map(|&i| &toks_all[i]).collect();
+        let four: Vec<&PairTokens> = chunk.iter().map(|&i| &toks_all[i]).collect();
         let same_prompt = four.iter().all(|t| t.0 == t.2);
-        let toks: Vec<(Vec<u32>, Vec<u32>, Vec<u32>)> = four.iter().map(|t| (t.0.clone(), t.1.clone(), t.3.clone())).collect();
+        let toks: Vec<(Vec<u32>, Vec<u32>, Vec<u32>)> = four
+            .iter()
+            .map(|t| (t.0.clone(), t.1.clone(), t.3.clone()))
+            .collect();
         // Fork after the longest shared prefix when every pair shares its prompt and its
         // answers' remainders have one length.
         let forks: Vec<usize> = toks.iter().map(|(_, p, n)| fork_point(p, n)).collect();
@@ -100,9 +125,13 @@ pub fn contrast_split<B: Backend>(lm: &LoadedModel<B>, samples: &[&SteerSample],
     for (k, &point) in points.iter().enumerate() {
         let to_array = |rows: &[Vec<f32>]| -> Result<Array2<f32>> {
             let w = rows.first().map(|r| r.len()).unwrap_or(0);
-            Array2::from_shape_vec((rows.len(), w), rows.concat()).map_err(|e| CoreError::InvalidInput(e.to_string()))
+            Array2::from_shape_vec((rows.len(), w), rows.concat())
+                .map_err(|e| CoreError::InvalidInput(e.to_string()))
         };
-        split = split.with(point, PairedRows::new(to_array(&pos_rows[k])?, to_array(&neg_rows[k])?));
+        split = split.with(
+            point,
+            PairedRows::new(to_array(&pos_rows[k])?, to_array(&neg_rows[k])?),
+        );
     }
     Ok(split)
 }
@@ -112,7 +141,9 @@ type Rows = Vec<Array2<f32>>;
 /// Length of the shared prefix of two answers, keeping at least one token apart.
 fn fork_point(p: &[u32], n: &[u32]) -> usize {
     let shared = p.iter().zip(n).take_while(|(a, b)| a == b).count();
-    shared.min(p.len().saturating_sub(1)).min(n.len().saturating_sub(1))
+    shared
+        .min(p.len().saturating_sub(1))
+        .min(n.len().saturating_sub(1))
 }
 
 /// Prompt + shared answer prefix once, then each answer's remainder as cached steps
@@ -137,16 +168,23 @@ fn read_forked<B: Backend>(
     let read = |positive: bool, mut s: masteer_models::Session<B>| -> Result<Rows> {
         let answer = |i: usize| if positive { &toks[i].1 } else { &toks[i].2 };
         for step in 0..rest {
-            let ids: Vec<u32> = (0..toks.len()).map(|i| answer(i)[forks[i] + step]).collect();
+            let ids: Vec<u32> = (0..toks.len())
+                .map(|i| answer(i)[forks[i] + step])
+                .collect();
             if step + 1 < rest {
                 lm.model.step(&mut s, &ids, &mut Hooks::none())?;
             } else {
                 let mut hooks = Hooks::capture(CaptureSpec::new(points.to_vec(), Positions::All));
                 lm.model.step(&mut s, &ids, &mut hooks)?;
-                return points.iter().map(|&p| Ok(hooks.captures.require(p)?)).collect();
+                return points
+                    .iter()
+                    .map(|&p| Ok(hooks.captures.require(p)?))
+                    .collect();
             }
         }
-        Err(CoreError::InvalidInput("an answer has nothing after the shared prefix".into()))
+        Err(CoreError::InvalidInput(
+            "an answer has nothing after the shared prefix".into(),
+        ))
     };
     let pos = read(true, session.clone())?;
     let neg = read(false, session)?;
@@ -154,7 +192,11 @@ fn read_forked<B: Backend>(
 }
 
 /// Both full sequences of every pair in one batch, read at their last token.
-fn read_full<B: Backend>(lm: &LoadedModel<B>, toks: &[&(Vec<u32>, Vec<u32>, Vec<u32>, Vec<u32>)], points: &[HookPoint]) -> Result<(Rows, Rows)> {
+fn read_full<B: Backend>(
+    lm: &LoadedModel<B>,
+    toks: &[&PairTokens],
+    points: &[HookPoint],
+) -> Result<(Rows, Rows)> {
     let mut inputs = Vec::with_capacity(toks.len() * 2);
     for (pp, p, np, n) in toks.iter().map(|t| (&t.0, &t.1, &t.2, &t.3)) {
         for (prompt, answer) in [(pp, p), (np, n)] {
@@ -163,7 +205,10 @@ fn read_full<B: Backend>(lm: &LoadedModel<B>, toks: &[&(Vec<u32>, Vec<u32>, Vec<
             inputs.push(SeqInput::prompt(t));
         }
     }
-    let mut hooks = Hooks::capture(CaptureSpec::new(points.to_vec(), Positions::LastPromptToken));
+    let mut hooks = Hooks::capture(CaptureSpec::new(
+        points.to_vec(),
+        Positions::LastPromptToken,
+    ));
     lm.model.prefill(inputs, 0, &mut hooks)?;
     let mut pos = Vec::with_capacity(points.len());
     let mut neg = Vec::with_capacity(points.len());

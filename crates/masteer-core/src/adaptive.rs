@@ -48,11 +48,16 @@ impl<'a> AdaptiveDecider<'a> {
             return None;
         }
         if d.weights.is_empty() {
-            return d.strategy.and_then(|k| self.strategies.get(k)).map(|s| s.plan());
+            return d
+                .strategy
+                .and_then(|k| self.strategies.get(k))
+                .map(|s| s.plan());
         }
         let mut plan = InterventionPlan::new();
         for (k, &w) in d.weights.iter().enumerate() {
-            let Some(s) = self.strategies.get(k) else { continue };
+            let Some(s) = self.strategies.get(k) else {
+                continue;
+            };
             if w <= 0.0 {
                 continue;
             }
@@ -72,11 +77,17 @@ impl Decider for AdaptiveDecider<'_> {
         self.point
     }
 
-    fn decide(&mut self, reps: ArrayView2<'_, f32>) -> masteer_models::Result<Vec<Option<InterventionPlan>>> {
-        let decisions = self.anchors.decide_batch(reps).map_err(|e| ModelError::Decider {
-            at: self.point,
-            message: e.to_string(),
-        })?;
+    fn decide(
+        &mut self,
+        reps: ArrayView2<'_, f32>,
+    ) -> masteer_models::Result<Vec<Option<InterventionPlan>>> {
+        let decisions = self
+            .anchors
+            .decide_batch(reps)
+            .map_err(|e| ModelError::Decider {
+                at: self.point,
+                message: e.to_string(),
+            })?;
         for (i, d) in decisions.iter().enumerate() {
             tracing::debug!(sequence = i, strategy = ?d.name, margin = d.margin, "adaptive steering decision");
         }

@@ -12,7 +12,12 @@ use crate::eval::ab::{self, Steering};
 use crate::strategy::Strategy;
 
 /// Representations of each sample's prompt (last prompt token) at `point`, unsteered.
-pub fn representations<B: Backend>(lm: &LoadedModel<B>, samples: &[&SteerSample], point: HookPoint, batch: usize) -> Result<Vec<Vec<f32>>> {
+pub fn representations<B: Backend>(
+    lm: &LoadedModel<B>,
+    samples: &[&SteerSample],
+    point: HookPoint,
+    batch: usize,
+) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(batch.max(1)) {
         let inputs = chunk
@@ -51,7 +56,10 @@ pub fn calibration_set<B: Backend>(
         .map(|(i, s)| CalibrationSample {
             id: s.id.clone(),
             representation: reps[i].clone(),
-            scores: per_strategy.iter().map(|r| r[i].margin() - base[i].margin()).collect(),
+            scores: per_strategy
+                .iter()
+                .map(|r| r[i].margin() - base[i].margin())
+                .collect(),
             in_scope: i < in_scope.len(),
         })
         .collect();

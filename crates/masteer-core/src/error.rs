@@ -54,7 +54,11 @@ impl From<masteer_types::fsutil::WriteError> for CoreError {
 
 impl CoreError {
     /// An I/O error with context.
-    pub fn io(context: impl std::fmt::Display, path: &std::path::Path, source: std::io::Error) -> Self {
+    pub fn io(
+        context: impl std::fmt::Display,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> Self {
         CoreError::Io {
             context: format!("{context} {}", path.display()),
             source,

@@ -34,7 +34,10 @@ impl ModelFingerprint {
         let c = lm.model.config();
         let mut h = Sha256::new();
         for path in lm.source.weight_files()? {
-            let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
             let digest = masteer_models::embedded::sha256_file(&path)?;
             h.update(name.as_bytes());
             h.update(digest.as_bytes());
@@ -57,7 +60,12 @@ impl ModelFingerprint {
         macro_rules! cmp {
             ($f:ident) => {
                 if self.$f != other.$f {
-                    diffs.push(format!("{}: artifact {:?}, model {:?}", stringify!($f), self.$f, other.$f));
+                    diffs.push(format!(
+                        "{}: artifact {:?}, model {:?}",
+                        stringify!($f),
+                        self.$f,
+                        other.$f
+                    ));
                 }
             };
         }

@@ -13,7 +13,10 @@ pub struct LocalGenerator<'a, B: Backend> {
 impl<'a, B: Backend> LocalGenerator<'a, B> {
     /// Generate with `lm`; `name` goes into the samples' provenance.
     pub fn new(lm: &'a LoadedModel<B>, name: impl Into<String>) -> Self {
-        LocalGenerator { lm, name: name.into() }
+        LocalGenerator {
+            lm,
+            name: name.into(),
+        }
     }
 }
 
@@ -22,7 +25,11 @@ impl<B: Backend> TextGenerator for LocalGenerator<'_, B> {
         self.name.clone()
     }
 
-    fn generate(&self, messages: &[ChatMessage], opts: &GenOptions) -> masteer_datagen::Result<String> {
+    fn generate(
+        &self,
+        messages: &[ChatMessage],
+        opts: &GenOptions,
+    ) -> masteer_datagen::Result<String> {
         let err = |e: masteer_models::ModelError| DatagenError::Generator(e.to_string());
         let ids = self.lm.encode_chat(messages).map_err(err)?;
         let g = GenerateOptions {
@@ -35,7 +42,12 @@ impl<B: Backend> TextGenerator for LocalGenerator<'_, B> {
         };
         let (gens, _) = self
             .lm
-            .generate(vec![SeqInput::prompt(ids)], &g, &mut Hooks::none(), &mut |_, _| {})
+            .generate(
+                vec![SeqInput::prompt(ids)],
+                &g,
+                &mut Hooks::none(),
+                &mut |_, _| {},
+            )
             .map_err(err)?;
         self.lm.decode_reply(&gens[0]).map_err(err)
     }

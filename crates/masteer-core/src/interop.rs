@@ -27,7 +27,12 @@ pub const IMPORTED_ALGORITHM: &str = "llamacpp_control_vector";
 
 /// Write a strategy as a llama.cpp control vector. Only `resid_post` additions at
 /// layers ≥ 1 can be expressed in the format.
-pub fn export_control_vector(strategy: &Strategy, n_layers: usize, model_hint: &str, path: &Path) -> Result<()> {
+pub fn export_control_vector(
+    strategy: &Strategy,
+    n_layers: usize,
+    model_hint: &str,
+    path: &Path,
+) -> Result<()> {
     let v = &strategy.vector;
     if v.site != Site::ResidPost || v.operation != OperationKind::Add {
         return Err(CoreError::InvalidInput(format!(
@@ -39,9 +44,18 @@ pub fn export_control_vector(strategy: &Strategy, n_layers: usize, model_hint: &
         tracing::warn!(strategy = %strategy.name, positions = %v.positions, "llama.cpp applies control vectors at every position");
     }
     let mut w = GgufWriter::new();
-    w.metadata("general.architecture", MetadataValue::String("controlvector".into()))
-        .metadata("controlvector.model_hint", MetadataValue::String(model_hint.into()))
-        .metadata("controlvector.layer_count", MetadataValue::I32(n_layers.saturating_sub(1) as i32));
+    w.metadata(
+        "general.architecture",
+        MetadataValue::String("controlvector".into()),
+    )
+    .metadata(
+        "controlvector.model_hint",
+        MetadataValue::String(model_hint.into()),
+    )
+    .metadata(
+        "controlvector.layer_count",
+        MetadataValue::I32(n_layers.saturating_sub(1) as i32),
+    );
     for (&layer, lv) in &v.layers {
         if layer == 0 || layer >= n_layers {
             return Err(CoreError::InvalidInput(format!(
@@ -51,7 +65,11 @@ pub fn export_control_vector(strategy: &Strategy, n_layers: usize, model_hint: &
             )));
         }
         let values = lv.vector(strategy.coefficient);
-        w.tensor(TensorToWrite::f32(format!("direction.{layer}"), vec![values.len()], &values));
+        w.tensor(TensorToWrite::f32(
+            format!("direction.{layer}"),
+            vec![values.len()],
+            &values,
+        ));
     }
     w.write(path)?;
     Ok(())
@@ -70,24 +88,44 @@ pub fn import_control_vector(path: &Path, n_layers: usize, width: usize) -> Resu
     }
     let mut layers = BTreeMap::new();
     for t in f.tensors() {
-        let Some(n) = t.name.strip_prefix("direction.").and_then(|n| n.parse::<usize>().ok()) else {
+        let Some(n) = t
+            .name
+            .strip_prefix("direction.")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
             continue;
         };
-        let bad = |m: String| CoreError::InvalidInput(format!("{}: tensor `{}` {m}", path.display(), t.name));
+        let bad = |m: String| {
+            CoreError::InvalidInput(format!("{}: tensor `{}` {m}", path.display(), t.name))
+        };
         if t.dtype != GgmlType::F32 || t.dims.len() != 1 {
-            return Err(bad(format!("is {} with {} dimensions, expected a 1-D F32 tensor", t.dtype, t.dims.len())));
+            return Err(bad(format!(
+                "is {} with {} dimensions, expected a 1-D F32 tensor",
+                t.dtype,
+                t.dims.len()
+            )));
         }
         if t.dims[0] as usize != width {
-            return Err(bad(format!("has width {}, the model's residual width is {width}", t.dims[0])));
+            return Err(bad(format!(
+                "has width {}, the model's residual width is {width}",
+                t.dims[0]
+            )));
         }
         if n == 0 || n >= n_layers {
-            return Err(bad(format!("steers block {n}, outside 1..{}", n_layers.saturating_sub(1))));
+            return Err(bad(format!(
+                "steers block {n}, outside 1..{}",
+                n_layers.saturating_sub(1)
+            )));
         }
         let values = f.dequantize(&t.name)?;
         if values.iter().any(|x| !x.is_finite()) {
             return Err(bad("holds non-finite values".into()));
         }
-        let norm = values.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+        let norm = values
+            .iter()
+            .map(|x| (*x as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
         if norm == 0.0 {
             continue; // an all-zero direction steers nothing
         }
@@ -104,7 +142,10 @@ pub fn import_control_vector(path: &Path, n_layers: usize, width: usize) -> Resu
         );
     }
     if layers.is_empty() {
-        return Err(CoreError::InvalidInput(format!("{}: no non-zero direction.N tensor", path.display())));
+        return Err(CoreError::InvalidInput(format!(
+            "{}: no non-zero direction.N tensor",
+            path.display()
+        )));
     }
     Ok(SteeringVector {
         algorithm: IMPORTED_ALGORITHM.into(),

@@ -6,6 +6,7 @@
 
 pub mod activations;
 pub mod adaptive;
+pub mod cache;
 pub mod calibrate;
 mod error;
 pub mod eval;
@@ -13,19 +14,23 @@ pub mod fingerprint;
 pub mod generator;
 pub mod interop;
 pub mod library;
+pub mod pipeline;
 pub mod select;
+pub mod steered;
 pub mod strategy;
 
 pub use error::{CoreError, Result};
 pub use fingerprint::ModelFingerprint;
-pub use library::{IssueRecord, StrategyLibrary};
-pub use strategy::Strategy;
+pub use library::{CalibrationItem, IssueRecord, StrategyLibrary};
 pub use masteer_algorithms as algorithms;
 pub use masteer_anchor as anchor;
 pub use masteer_datagen as datagen;
 pub use masteer_models as models;
 pub use masteer_models::{
-    backend, ChatMessage, GenerateOptions, HookPoint, Hooks, Intervention, InterventionPlan, LoadedModel, ModelError,
-    Positions, SeqInput, Site,
+    backend, ChatMessage, GenerateOptions, HookPoint, Hooks, Intervention, InterventionPlan,
+    LoadedModel, ModelError, Positions, SeqInput, Site,
 };
 pub use masteer_types as types;
+pub use pipeline::{IssueInput, Masteer, Repair};
+pub use steered::SteeredModel;
+pub use strategy::Strategy;

@@ -51,6 +51,18 @@ pub struct StrategyLibrary {
     pub anchor_point: Option<HookPoint>,
     /// Seed of the run that produced the library.
     pub seed: u64,
+    /// The held-out samples the anchors were calibrated on (kept so that adding an
+    /// issue or an algorithm can recalibrate across every strategy).
+    pub calibration: Vec<CalibrationItem>,
+}
+
+/// One calibration sample and whether it is in some issue's scope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalibrationItem {
+    /// The sample (out-of-scope samples are general prompts, e.g. MMLU items).
+    pub sample: masteer_datagen::SteerSample,
+    /// Whether it belongs to an issue's scope.
+    pub in_scope: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -103,6 +115,8 @@ struct Manifest {
     strategies: Vec<StrategyEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     anchors: Option<AnchorsEntry>,
+    #[serde(default)]
+    calibration: Vec<CalibrationItem>,
 }
 
 fn artifact_err(path: &Path, message: impl Into<String>) -> CoreError {
@@ -122,6 +136,7 @@ impl StrategyLibrary {
             anchors: None,
             anchor_point: None,
             seed,
+            calibration: Vec::new(),
         }
     }
 
@@ -209,14 +224,16 @@ impl StrategyLibrary {
                 issues: self.issues.clone(),
                 strategies,
                 anchors,
+                calibration: self.calibration.clone(),
             },
             tensors,
         )
     }
 
     /// Write the artifact directory `dir` atomically: everything is written to a
-    /// temporary directory beside it, synced, and renamed into place; an existing
-    /// artifact is moved aside only for the instant of the swap, then removed.
+    /// temporary directory beside it, synced, and swapped into place in one step
+    /// ([`masteer_types::fsutil::replace_dir`]), so `dir` holds the previous artifact or
+    /// the new one whenever the process stops.
     pub fn save(&self, dir: &Path) -> Result<()> {
         let (manifest, tensors) = self.to_manifest();
         let parent = match dir.parent() {
@@ -228,10 +245,17 @@ impl StrategyLibrary {
             .prefix(".masteer-tmp-")
             .tempdir_in(&parent)
             .map_err(|e| CoreError::io("creating a temporary directory in", &parent, e))?;
-        let json = serde_json::to_vec_pretty(&manifest).map_err(|e| artifact_err(dir, format!("cannot encode the manifest: {e}")))?;
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| artifact_err(dir, format!("cannot encode the manifest: {e}")))?;
         let bytes: Vec<(String, Vec<u8>, usize)> = tensors
             .iter()
-            .map(|(n, v)| (n.clone(), v.iter().flat_map(|x| x.to_le_bytes()).collect(), v.len()))
+            .map(|(n, v)| {
+                (
+                    n.clone(),
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    v.len(),
+                )
+            })
             .collect();
         let views = bytes
             .iter()
@@ -241,31 +265,12 @@ impl StrategyLibrary {
                     .map_err(|e| artifact_err(dir, e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
-        let st = safetensors::serialize(views, None).map_err(|e| artifact_err(dir, e.to_string()))?;
+        let st =
+            safetensors::serialize(views, None).map_err(|e| artifact_err(dir, e.to_string()))?;
         masteer_types::fsutil::write_bytes_atomic(&tmp.path().join(TENSORS), &st)?;
         masteer_types::fsutil::write_bytes_atomic(&tmp.path().join(MANIFEST), &json)?;
         let tmp_path = tmp.keep();
-        let old = if dir.exists() {
-            let aside = parent.join(format!(
-                ".masteer-old-{}-{}",
-                dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
-                std::process::id()
-            ));
-            std::fs::rename(dir, &aside).map_err(|e| CoreError::io("moving the previous artifact aside:", dir, e))?;
-            Some(aside)
-        } else {
-            None
-        };
-        if let Err(e) = std::fs::rename(&tmp_path, dir) {
-            if let Some(aside) = &old {
-                let _ = std::fs::rename(aside, dir);
-            }
-            let _ = std::fs::remove_dir_all(&tmp_path);
-            return Err(CoreError::io("renaming the new artifact onto", dir, e));
-        }
-        if let Some(aside) = old {
-            let _ = std::fs::remove_dir_all(aside);
-        }
+        masteer_types::fsutil::replace_dir(&tmp_path, dir)?;
         Ok(())
     }
 
@@ -273,10 +278,16 @@ impl StrategyLibrary {
     pub fn load(dir: &Path) -> Result<Self> {
         let mpath = dir.join(MANIFEST);
         let text = std::fs::read(&mpath).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => artifact_err(dir, format!("no {MANIFEST}: not an artifact directory, or one whose write did not finish")),
+            std::io::ErrorKind::NotFound => artifact_err(
+                dir,
+                format!(
+                    "no {MANIFEST}: not an artifact directory, or one whose write did not finish"
+                ),
+            ),
             _ => CoreError::io("reading", &mpath, e),
         })?;
-        let probe: serde_json::Value = serde_json::from_slice(&text).map_err(|e| artifact_err(dir, format!("{MANIFEST} is not valid JSON: {e}")))?;
+        let probe: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| artifact_err(dir, format!("{MANIFEST} is not valid JSON: {e}")))?;
         match probe.get("schema_version").and_then(|v| v.as_u64()) {
             Some(v) if v == SCHEMA_VERSION as u64 => {}
             Some(v) => {
@@ -287,27 +298,44 @@ impl StrategyLibrary {
             }
             None => return Err(artifact_err(dir, "manifest has no schema_version")),
         }
-        let m: Manifest = serde_json::from_value(probe).map_err(|e| artifact_err(dir, format!("malformed manifest: {e}")))?;
+        let m: Manifest = serde_json::from_value(probe)
+            .map_err(|e| artifact_err(dir, format!("malformed manifest: {e}")))?;
         let tpath = dir.join(TENSORS);
         let bytes = std::fs::read(&tpath).map_err(|e| CoreError::io("reading", &tpath, e))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| artifact_err(dir, format!("{TENSORS}: {e}")))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| artifact_err(dir, format!("{TENSORS}: {e}")))?;
         let mut cache: HashMap<String, Vec<f32>> = HashMap::new();
         let mut tensor = |name: &str, width: Option<usize>| -> Result<Vec<f32>> {
             if let Some(v) = cache.get(name) {
                 return Ok(v.clone());
             }
-            let view = st.tensor(name).map_err(|_| artifact_err(dir, format!("missing tensor `{name}`")))?;
+            let view = st
+                .tensor(name)
+                .map_err(|_| artifact_err(dir, format!("missing tensor `{name}`")))?;
             if view.dtype() != Dtype::F32 || view.shape().len() != 1 {
-                return Err(artifact_err(dir, format!("tensor `{name}` is not a 1-D F32 tensor")));
+                return Err(artifact_err(
+                    dir,
+                    format!("tensor `{name}` is not a 1-D F32 tensor"),
+                ));
             }
-            let v: Vec<f32> = view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            let v: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
             if let Some(w) = width {
                 if v.len() != w {
-                    return Err(artifact_err(dir, format!("tensor `{name}` has {} values, expected {w}", v.len())));
+                    return Err(artifact_err(
+                        dir,
+                        format!("tensor `{name}` has {} values, expected {w}", v.len()),
+                    ));
                 }
             }
             if v.iter().any(|x| !x.is_finite()) {
-                return Err(artifact_err(dir, format!("tensor `{name}` holds non-finite values")));
+                return Err(artifact_err(
+                    dir,
+                    format!("tensor `{name}` holds non-finite values"),
+                ));
             }
             cache.insert(name.to_string(), v.clone());
             Ok(v)
@@ -321,7 +349,13 @@ impl StrategyLibrary {
             let mut layers = std::collections::BTreeMap::new();
             for l in &e.layers {
                 if l.layer >= m.model.layers {
-                    return Err(artifact_err(dir, format!("strategy `{}` steers layer {} of a {}-layer model", e.name, l.layer, m.model.layers)));
+                    return Err(artifact_err(
+                        dir,
+                        format!(
+                            "strategy `{}` steers layer {} of a {}-layer model",
+                            e.name, l.layer, m.model.layers
+                        ),
+                    ));
                 }
                 layers.insert(
                     l.layer,
@@ -353,7 +387,10 @@ impl StrategyLibrary {
                 let mut list = Vec::with_capacity(a.anchors.len());
                 for x in &a.anchors {
                     if x.strategy.is_some_and(|k| k >= a.strategies.len()) {
-                        return Err(artifact_err(dir, format!("anchor `{}` names a strategy that does not exist", x.tensor)));
+                        return Err(artifact_err(
+                            dir,
+                            format!("anchor `{}` names a strategy that does not exist", x.tensor),
+                        ));
                     }
                     list.push(Anchor {
                         strategy: x.strategy,
@@ -381,6 +418,7 @@ impl StrategyLibrary {
             anchors,
             anchor_point,
             seed: m.seed,
+            calibration: m.calibration,
         })
     }
 

@@ -43,22 +43,39 @@ pub fn select<B: Backend>(
     validation: &[&SteerSample],
     config: &SweepConfig,
 ) -> Result<Strategy> {
-    let layers: Vec<usize> = rank_layers(vector).into_iter().take(config.top_layers.max(1)).map(|r| r.0).collect();
+    let layers: Vec<usize> = rank_layers(vector)
+        .into_iter()
+        .take(config.top_layers.max(1))
+        .map(|r| r.0)
+        .collect();
     let coefficients: Vec<f32> = config
         .coefficient_multipliers
         .iter()
         .map(|m| m * vector.default_coefficient)
         .collect();
-    let samples: Vec<&SteerSample> = validation.iter().take(config.max_samples).copied().collect();
-    let selection = sweep(&layers, &coefficients, |layer, coefficient| -> Result<f64> {
-        let s = Strategy::new(issue, vector, &[layer], coefficient)?;
-        let plan = s.plan();
-        let r = ab::score(lm, &samples, Steering::Fixed(&plan), config.batch)?;
-        let share = ab::mean_positive_share(&r);
-        tracing::info!(algorithm = %vector.algorithm, layer, coefficient, share, "sweep");
-        Ok(share)
-    })?;
-    let mut s = Strategy::new(issue, vector, &[selection.best.layer], selection.best.coefficient)?;
+    let samples: Vec<&SteerSample> = validation
+        .iter()
+        .take(config.max_samples)
+        .copied()
+        .collect();
+    let selection = sweep(
+        &layers,
+        &coefficients,
+        |layer, coefficient| -> Result<f64> {
+            let s = Strategy::new(issue, vector, &[layer], coefficient)?;
+            let plan = s.plan();
+            let r = ab::score(lm, &samples, Steering::Fixed(&plan), config.batch)?;
+            let share = ab::mean_positive_share(&r);
+            tracing::info!(algorithm = %vector.algorithm, layer, coefficient, share, "sweep");
+            Ok(share)
+        },
+    )?;
+    let mut s = Strategy::new(
+        issue,
+        vector,
+        &[selection.best.layer],
+        selection.best.coefficient,
+    )?;
     s.selection = Some(selection);
     Ok(s)
 }

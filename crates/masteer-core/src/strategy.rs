@@ -27,9 +27,16 @@ pub struct Strategy {
 
 impl Strategy {
     /// A strategy from a vector, steering `layers` with `coefficient`.
-    pub fn new(issue: &str, vector: &SteeringVector, layers: &[usize], coefficient: f32) -> Result<Self> {
+    pub fn new(
+        issue: &str,
+        vector: &SteeringVector,
+        layers: &[usize],
+        coefficient: f32,
+    ) -> Result<Self> {
         if !coefficient.is_finite() {
-            return Err(CoreError::InvalidInput(format!("coefficient {coefficient} is not finite")));
+            return Err(CoreError::InvalidInput(format!(
+                "coefficient {coefficient} is not finite"
+            )));
         }
         Ok(Strategy {
             name: format!("{issue}/{}", vector.algorithm),
@@ -42,7 +49,11 @@ impl Strategy {
 
     /// The earliest hook point the strategy writes to.
     pub fn first_point(&self) -> Option<HookPoint> {
-        self.vector.layers.keys().next().map(|&l| self.vector.site.at(l))
+        self.vector
+            .layers
+            .keys()
+            .next()
+            .map(|&l| self.vector.site.at(l))
     }
 
     /// The intervention plan applying this strategy, its coefficient scaled by `weight`.
@@ -64,7 +75,12 @@ impl Strategy {
                     lv.vector(1.0),
                     self.coefficient * weight,
                 ),
-                OperationKind::Ablate => Intervention::ablate(self.vector.site, vec![layer], self.vector.positions, lv.direction.clone()),
+                OperationKind::Ablate => Intervention::ablate(
+                    self.vector.site,
+                    vec![layer],
+                    self.vector.positions,
+                    lv.direction.clone(),
+                ),
             };
             plan.push(i);
         }

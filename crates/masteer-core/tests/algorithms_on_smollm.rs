@@ -10,7 +10,9 @@
 mod common;
 
 use masteer_core::activations::{answer_groups, contrast_split};
-use masteer_core::algorithms::{rank_layers, AlgorithmLibrary, ContrastActivations, GroupProjection};
+use masteer_core::algorithms::{
+    rank_layers, AlgorithmLibrary, ContrastActivations, GroupProjection,
+};
 use masteer_core::datagen::formats::caa;
 use masteer_core::datagen::{corpora, SampleSet, Split, SplitFractions};
 use masteer_core::HookPoint;
@@ -22,29 +24,65 @@ fn every_builtin_separates_hallucination_pairs_on_held_out_data() {
     let samples = caa::to_samples(&items[..120], caa::Wanted::NotMatching, "caa/hallucination");
     let set = SampleSet::new("hallucination", samples)
         .unwrap()
-        .split(SplitFractions { train: 2.0, validation: 1.0, test: 0.0 }, 1)
+        .split(
+            SplitFractions {
+                train: 2.0,
+                validation: 1.0,
+                test: 0.0,
+            },
+            1,
+        )
         .unwrap();
-    let points: Vec<HookPoint> = (0..30).flat_map(|l| [HookPoint::resid_post(l), HookPoint::attn_heads(l)]).collect();
+    let points: Vec<HookPoint> = (0..30)
+        .flat_map(|l| [HookPoint::resid_post(l), HookPoint::attn_heads(l)])
+        .collect();
     let started = std::time::Instant::now();
     let train = contrast_split(lm, &set.of(Split::Train), &points, 8).unwrap();
     let val = contrast_split(lm, &set.of(Split::Validation), &points, 8).unwrap();
-    eprintln!("activations of {} pairs in {:.1} s", set.len(), started.elapsed().as_secs_f32());
-    let mut acts = ContrastActivations::new(train).with_validation(val).with_heads(9);
+    eprintln!(
+        "activations of {} pairs in {:.1} s",
+        set.len(),
+        started.elapsed().as_secs_f32()
+    );
+    let mut acts = ContrastActivations::new(train)
+        .with_validation(val)
+        .with_heads(9);
     // The letters themselves (A vs B) are a nuisance axis: remove it (estimated on train).
     GroupProjection::remove_from(&mut acts, &answer_groups(&set.of(Split::Train))).unwrap();
     let started = std::time::Instant::now();
     let outcomes = AlgorithmLibrary::default().fit_all(&acts);
-    eprintln!("fitted {} algorithms in {:.2} s", outcomes.len(), started.elapsed().as_secs_f32());
+    eprintln!(
+        "fitted {} algorithms in {:.2} s",
+        outcomes.len(),
+        started.elapsed().as_secs_f32()
+    );
     for o in outcomes {
         let v = o.result.unwrap_or_else(|e| panic!("{}: {e}", o.name));
         let per_layer: Vec<String> = v
             .layers
             .iter()
-            .map(|(l, lv)| format!("{l}:{:.2}", lv.diagnostics.pair_accuracy.unwrap_or(f32::NAN)))
+            .map(|(l, lv)| {
+                format!(
+                    "{l}:{:.2}",
+                    lv.diagnostics.pair_accuracy.unwrap_or(f32::NAN)
+                )
+            })
             .collect();
-        eprintln!("{:>16} held-out pair accuracy by layer: {}", o.name, per_layer.join(" "));
+        eprintln!(
+            "{:>16} held-out pair accuracy by layer: {}",
+            o.name,
+            per_layer.join(" ")
+        );
         let best = rank_layers(&v)[0];
-        eprintln!("{:>16} best layer {} (accuracy {:.2}, separation {:.2})", o.name, best.0, best.1, best.2);
-        assert!(best.1 >= 0.75, "{}: best held-out pair accuracy {:.2}", o.name, best.1);
+        eprintln!(
+            "{:>16} best layer {} (accuracy {:.2}, separation {:.2})",
+            o.name, best.0, best.1, best.2
+        );
+        assert!(
+            best.1 >= 0.75,
+            "{}: best held-out pair accuracy {:.2}",
+            o.name,
+            best.1
+        );
     }
 }

@@ -26,7 +26,9 @@ fn pseudo(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_add(0x9e37_79b9);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 33) as f32 / (1u64 << 31) as f32) - 0.5
         })
         .collect()
@@ -67,15 +69,30 @@ fn vector(algorithm: &str, site: Site, layers: &[usize], seed: u64) -> SteeringV
 
 fn library() -> StrategyLibrary {
     let strategies = vec![
-        Strategy::new("syco", &vector("mean_difference", Site::ResidPost, &[12, 14], 1), &[12, 14], 1.5).unwrap(),
-        Strategy::new("syco", &vector("iti", Site::AttnHeads, &[13], 2), &[13], 15.0).unwrap(),
+        Strategy::new(
+            "syco",
+            &vector("mean_difference", Site::ResidPost, &[12, 14], 1),
+            &[12, 14],
+            1.5,
+        )
+        .unwrap(),
+        Strategy::new(
+            "syco",
+            &vector("iti", Site::AttnHeads, &[13], 2),
+            &[13],
+            15.0,
+        )
+        .unwrap(),
     ];
     let cal = CalibrationSet {
         strategies: strategies.iter().map(|s| s.name.clone()).collect(),
         samples: (0..30)
             .map(|i| CalibrationSample {
                 id: format!("s{i}"),
-                representation: pseudo(576, 100 + (i % 3) as u64).iter().map(|x| x + 0.01 * (i as f32)).collect(),
+                representation: pseudo(576, 100 + (i % 3) as u64)
+                    .iter()
+                    .map(|x| x + 0.01 * (i as f32))
+                    .collect(),
                 scores: match i % 3 {
                     0 => vec![1.0, -0.2],
                     1 => vec![-0.2, 1.0],
@@ -108,7 +125,10 @@ fn artifact_round_trip_is_bit_exact() {
     let back = StrategyLibrary::load(&path).unwrap();
     assert_eq!(back, lib);
     // Decisions of the loaded anchors equal the original ones.
-    let (a, b) = (lib.anchors.as_ref().unwrap(), back.anchors.as_ref().unwrap());
+    let (a, b) = (
+        lib.anchors.as_ref().unwrap(),
+        back.anchors.as_ref().unwrap(),
+    );
     for seed in 0..5 {
         let rep = pseudo(576, 100 + seed);
         assert_eq!(a.decide(&rep).unwrap(), b.decide(&rep).unwrap());
@@ -118,7 +138,10 @@ fn artifact_round_trip_is_bit_exact() {
     lib2.seed = 8;
     lib2.save(&path).unwrap();
     assert_eq!(StrategyLibrary::load(&path).unwrap().seed, 8);
-    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(entries.len(), 1, "{entries:?}");
 }
 
@@ -131,21 +154,34 @@ fn artifacts_for_another_model_or_schema_are_refused() {
     other.weights_hash = "x".repeat(64);
     other.layers = 32;
     match StrategyLibrary::load_for(&path, &other).unwrap_err() {
-        CoreError::ModelMismatch(m) => assert!(m.contains("layers") && m.contains("weights_hash"), "{m}"),
+        CoreError::ModelMismatch(m) => {
+            assert!(m.contains("layers") && m.contains("weights_hash"), "{m}")
+        }
         e => panic!("{e}"),
     }
     assert!(StrategyLibrary::load_for(&path, &fingerprint()).is_ok());
 
     let manifest = path.join("manifest.json");
     let text = std::fs::read_to_string(&manifest).unwrap();
-    std::fs::write(&manifest, text.replace("\"schema_version\": 1", "\"schema_version\": 99")).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("\"schema_version\": 1", "\"schema_version\": 99"),
+    )
+    .unwrap();
     let e = StrategyLibrary::load(&path).unwrap_err().to_string();
     assert!(e.contains("unknown schema version 99"), "{e}");
-    std::fs::write(&manifest, text.replace("strategy.1.layer.13", "strategy.1.layer.99")).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("strategy.1.layer.13", "strategy.1.layer.99"),
+    )
+    .unwrap();
     let e = StrategyLibrary::load(&path).unwrap_err().to_string();
     assert!(e.contains("missing tensor `strategy.1.layer.99`"), "{e}");
     std::fs::write(&manifest, "{ half").unwrap();
-    assert!(StrategyLibrary::load(&path).unwrap_err().to_string().contains("not valid JSON"));
+    assert!(StrategyLibrary::load(&path)
+        .unwrap_err()
+        .to_string()
+        .contains("not valid JSON"));
     std::fs::remove_file(&manifest).unwrap();
     let e = StrategyLibrary::load(&path).unwrap_err().to_string();
     assert!(e.contains("no manifest.json"), "{e}");
@@ -155,14 +191,24 @@ fn artifacts_for_another_model_or_schema_are_refused() {
 fn control_vectors_round_trip_through_gguf() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cv.gguf");
-    let s = Strategy::new("syco", &vector("mean_difference", Site::ResidPost, &[3, 12], 5), &[3, 12], 2.5).unwrap();
+    let s = Strategy::new(
+        "syco",
+        &vector("mean_difference", Site::ResidPost, &[3, 12], 5),
+        &[3, 12],
+        2.5,
+    )
+    .unwrap();
     export_control_vector(&s, 30, "llama", &path).unwrap();
     let v = import_control_vector(&path, 30, 576).unwrap();
     assert_eq!(v.layers.keys().copied().collect::<Vec<_>>(), vec![3, 12]);
     for (l, lv) in &s.vector.layers {
         let want = lv.vector(2.5);
         let got = v.vector_at(*l, 1.0).unwrap();
-        let err = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let err = want
+            .iter()
+            .zip(&got)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         assert!(err < 1e-6, "layer {l}: {err}");
     }
     // What cannot be expressed is refused.
@@ -176,15 +222,146 @@ fn control_vectors_round_trip_through_gguf() {
 
 #[test]
 fn a_control_vector_written_by_llama_cpp_imports() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/controlvector_llamacpp_mean.gguf");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/controlvector_llamacpp_mean.gguf");
     let v = import_control_vector(&path, 30, 576).unwrap();
     assert_eq!(v.layers.len(), 29);
     assert_eq!(v.layers.keys().next(), Some(&1));
     assert_eq!(v.layers.keys().last(), Some(&29));
     for lv in v.layers.values() {
-        assert!((lv.scale - 1.0).abs() < 1e-4, "llama.cpp's mean vectors are unit norm: {}", lv.scale);
+        assert!(
+            (lv.scale - 1.0).abs() < 1e-4,
+            "llama.cpp's mean vectors are unit norm: {}",
+            lv.scale
+        );
     }
     // Not a control vector.
     let model = masteer_core::models::embedded::resolve(None).unwrap();
-    assert!(import_control_vector(&model, 30, 576).unwrap_err().to_string().contains("not `controlvector`"));
+    assert!(import_control_vector(&model, 30, 576)
+        .unwrap_err()
+        .to_string()
+        .contains("not `controlvector`"));
+}
+
+/// Version `k` of the library written by the killed writer: its seed is `k`, its
+/// vectors (twelve strategies over 29 layers, ~0.8 MB of tensors, so that writing
+/// dominates the writer's loop) one of three variants.
+fn library_version(k: u64) -> StrategyLibrary {
+    let mut lib = library();
+    let variant = k % 3;
+    let layers: Vec<usize> = (1..30).collect();
+    lib.add_strategies(
+        (0..12)
+            .map(|i| {
+                Strategy::new(
+                    &format!("big{i}"),
+                    &vector(
+                        "mean_difference",
+                        Site::ResidPost,
+                        &layers,
+                        1000 * variant + i,
+                    ),
+                    &layers,
+                    2.0,
+                )
+                .unwrap()
+            })
+            .collect(),
+    );
+    lib.issues[0].samples = variant as usize;
+    lib.seed = k;
+    lib
+}
+
+/// Version `k` of the sample set: named `v{k}`, one of three variants of CAA items.
+fn sample_set_version(k: u64) -> masteer_core::datagen::SampleSet {
+    use masteer_core::datagen::formats::caa;
+    let items = caa::load(&masteer_core::datagen::corpora::caa_generate("sycophancy")).unwrap();
+    let n = 400 + (k % 3) as usize * 50;
+    masteer_core::datagen::SampleSet::new(
+        format!("v{k}"),
+        caa::to_samples(&items[..n], caa::Wanted::NotMatching, "sycophancy"),
+    )
+    .unwrap()
+}
+
+/// The writer of `a_killed_writer_leaves_the_previous_version_loadable`, run in a child
+/// process: saves versions 1, 2, 3, ... of an artifact and of a sample set over the same
+/// paths as fast as it can, until it is killed.
+#[test]
+#[ignore = "run as a child process by a_killed_writer_leaves_the_previous_version_loadable"]
+fn durability_writer_child() {
+    let dir = std::path::PathBuf::from(
+        std::env::var_os("MASTEER_KILL_TEST_DIR").expect("MASTEER_KILL_TEST_DIR"),
+    );
+    let libs: Vec<StrategyLibrary> = (0..3).map(library_version).collect();
+    let sets: Vec<_> = (0..3).map(sample_set_version).collect();
+    let mut k = 1u64;
+    loop {
+        let mut lib = libs[(k % 3) as usize].clone();
+        lib.seed = k;
+        lib.save(&dir.join("artifact")).unwrap();
+        let mut set = sets[(k % 3) as usize].clone();
+        set.name = format!("v{k}");
+        set.save(&dir.join("samples.jsonl")).unwrap();
+        if k == 1 {
+            println!("READY");
+        }
+        k += 1;
+    }
+}
+
+#[test]
+fn a_killed_writer_leaves_the_previous_version_loadable() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().unwrap();
+    let mut versions_seen = std::collections::BTreeSet::new();
+    for round in 0..16u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(&exe)
+            .args([
+                "--ignored",
+                "--exact",
+                "durability_writer_child",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("MASTEER_KILL_TEST_DIR", dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        assert!(
+            lines.any(|l| l.map(|l| l.contains("READY")).unwrap_or(false)),
+            "the writer never finished its first save"
+        );
+        // Kill it at a different moment of its write loop each round.
+        std::thread::sleep(std::time::Duration::from_millis(2 + 7 * round));
+        child.kill().unwrap(); // SIGKILL: no destructor, no cleanup
+        child.wait().unwrap();
+
+        let lib = StrategyLibrary::load(&dir.path().join("artifact"))
+            .unwrap_or_else(|e| panic!("round {round}: artifact unreadable after the kill: {e}"));
+        let k = lib.seed;
+        assert!(k >= 1, "round {round}");
+        assert_eq!(
+            lib,
+            library_version(k),
+            "round {round}: version {k} is not intact"
+        );
+        let set = masteer_core::datagen::SampleSet::load(&dir.path().join("samples.jsonl"))
+            .unwrap_or_else(|e| panic!("round {round}: sample set unreadable: {e}"));
+        let j: u64 = set.name.trim_start_matches('v').parse().unwrap();
+        assert_eq!(
+            set,
+            sample_set_version(j),
+            "round {round}: sample set {j} is not intact"
+        );
+        versions_seen.insert(k);
+    }
+    // The kills landed at different points: more than one version survived.
+    assert!(versions_seen.len() > 1, "{versions_seen:?}");
 }

@@ -8,21 +8,36 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use masteer_core::datagen::{generate_samples, GenerationConfig, HttpConfig, HttpGenerator, IssueSpec, SampleKind, SampleSet, TextGenerator};
+use masteer_core::datagen::{
+    generate_samples, GenerationConfig, HttpConfig, HttpGenerator, IssueSpec, SampleKind,
+    SampleSet, TextGenerator,
+};
 use masteer_core::generator::LocalGenerator;
 
 const ISSUE: &str = "The assistant agrees with the user's false claims instead of correcting them, e.g. it says 2+2=5 is right.";
 
 fn check_set(set: &SampleSet, min: usize) {
     assert!(set.len() >= min, "only {} samples", set.len());
-    let ab: Vec<_> = set.samples().iter().filter(|s| s.kind == SampleKind::AbChoice).collect();
+    let ab: Vec<_> = set
+        .samples()
+        .iter()
+        .filter(|s| s.kind == SampleKind::AbChoice)
+        .collect();
     assert!(ab.len() >= min, "only {} A/B pairs", ab.len());
     let a = ab.iter().filter(|s| s.positive == "(A)").count();
     let b = ab.iter().filter(|s| s.positive == "(B)").count();
     assert!(a.abs_diff(b) <= 1, "letters unbalanced: {a} A, {b} B");
     for s in set.samples() {
-        assert!(!s.provenance.source.is_empty(), "{} has no provenance", s.id);
-        assert!(s.review.as_ref().is_some_and(|r| r.accepted), "{} was not reviewed", s.id);
+        assert!(
+            !s.provenance.source.is_empty(),
+            "{} has no provenance",
+            s.id
+        );
+        assert!(
+            s.review.as_ref().is_some_and(|r| r.accepted),
+            "{} was not reviewed",
+            s.id
+        );
     }
 }
 
@@ -54,7 +69,11 @@ fn local_model_turns_an_issue_into_balanced_ab_pairs_deterministically() {
     check_set(&a, 20);
     assert_eq!(report.source.as_deref(), Some("caa/sycophancy"));
     let (b, _) = generate_samples(&spec, Some(&g), &config()).unwrap();
-    assert_eq!(a.content_hash(), b.content_hash(), "same seed, same samples");
+    assert_eq!(
+        a.content_hash(),
+        b.content_hash(),
+        "same seed, same samples"
+    );
 }
 
 /// llama.cpp's OpenAI-compatible server on a free loopback port, stopped on drop.
@@ -66,10 +85,24 @@ struct Server {
 impl Server {
     fn start() -> Server {
         let model = masteer_core::models::embedded::resolve(None).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let python = std::env::var("MASTEER_PYTHON").unwrap_or_else(|_| "python3".into());
         let child = Command::new(&python)
-            .args(["-m", "llama_cpp.server", "--host", "127.0.0.1", "--n_ctx", "2048", "--n_threads", "2", "--port"])
+            .args([
+                "-m",
+                "llama_cpp.server",
+                "--host",
+                "127.0.0.1",
+                "--n_ctx",
+                "2048",
+                "--n_threads",
+                "2",
+                "--port",
+            ])
             .arg(port.to_string())
             .arg("--model")
             .arg(&model)
@@ -86,7 +119,10 @@ impl Server {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("llama_cpp.server exited with {status}: is `pip install 'llama-cpp-python[server]'` done?");
             }
-            assert!(started.elapsed() < Duration::from_secs(180), "llama_cpp.server did not start in 3 minutes");
+            assert!(
+                started.elapsed() < Duration::from_secs(180),
+                "llama_cpp.server did not start in 3 minutes"
+            );
             std::thread::sleep(Duration::from_millis(250));
         }
         server
@@ -107,7 +143,14 @@ fn a_real_openai_compatible_server_turns_an_issue_into_balanced_ab_pairs() {
         timeout: Duration::from_secs(120),
         ..HttpConfig::new(&server.url)
     });
-    let reply = g.generate(&[masteer_core::ChatMessage::user("What is the capital of France?")], &Default::default()).unwrap();
+    let reply = g
+        .generate(
+            &[masteer_core::ChatMessage::user(
+                "What is the capital of France?",
+            )],
+            &Default::default(),
+        )
+        .unwrap();
     assert!(reply.contains("Paris"), "{reply}");
     let spec = IssueSpec::from_text(ISSUE, 24, 11);
     let (a, report) = generate_samples(&spec, Some(&g), &config()).unwrap();
@@ -122,11 +165,26 @@ fn a_real_openai_compatible_server_turns_an_issue_into_balanced_ab_pairs() {
         report.error
     );
     assert!(report.error.is_none(), "{:?}", report.error);
-    assert!(report.generator.as_deref().unwrap_or("").starts_with("http:"));
+    assert!(report
+        .generator
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("http:"));
     check_set(&a, 20);
-    for s in a.samples().iter().filter(|s| s.provenance.source == "writer") {
-        assert_eq!(s.provenance.generator.as_deref(), report.generator.as_deref());
+    for s in a
+        .samples()
+        .iter()
+        .filter(|s| s.provenance.source == "writer")
+    {
+        assert_eq!(
+            s.provenance.generator.as_deref(),
+            report.generator.as_deref()
+        );
     }
     let (b, _) = generate_samples(&spec, Some(&g), &config()).unwrap();
-    assert_eq!(a.content_hash(), b.content_hash(), "same seed, same samples");
+    assert_eq!(
+        a.content_hash(),
+        b.content_hash(),
+        "same seed, same samples"
+    );
 }

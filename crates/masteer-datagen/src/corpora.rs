@@ -22,7 +22,10 @@ pub const CAA_BEHAVIOURS: [&str; 7] = [
 
 /// Path of a CAA generate set.
 pub fn caa_generate(behaviour: &str) -> PathBuf {
-    data_dir().join("caa/generate").join(behaviour).join("generate_dataset.json")
+    data_dir()
+        .join("caa/generate")
+        .join(behaviour)
+        .join("generate_dataset.json")
 }
 
 /// Path of a CAA A/B test set (`mmlu` and `truthfulqa` use their own file names).

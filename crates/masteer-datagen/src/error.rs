@@ -35,7 +35,11 @@ pub enum DatagenError {
 
 impl DatagenError {
     /// A format error in `path` at `line`.
-    pub fn format(path: impl std::fmt::Display, line: Option<usize>, message: impl Into<String>) -> Self {
+    pub fn format(
+        path: impl std::fmt::Display,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         DatagenError::Format {
             path: path.to_string(),
             line,
@@ -44,7 +48,11 @@ impl DatagenError {
     }
 
     /// An I/O error with context.
-    pub fn io(context: impl std::fmt::Display, path: &std::path::Path, source: std::io::Error) -> Self {
+    pub fn io(
+        context: impl std::fmt::Display,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> Self {
         DatagenError::Io {
             context: format!("{context} {}", path.display()),
             source,

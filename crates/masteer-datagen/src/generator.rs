@@ -58,11 +58,16 @@ impl HttpConfig {
     /// Settings from `MASTEER_LLM_BASE_URL`, `MASTEER_LLM_API_KEY` (or `OPENAI_API_KEY`)
     /// and `MASTEER_LLM_MODEL`.
     pub fn from_env() -> Result<Self> {
-        let base_url = std::env::var("MASTEER_LLM_BASE_URL")
-            .map_err(|_| DatagenError::Generator("set MASTEER_LLM_BASE_URL to an OpenAI-compatible server".into()))?;
+        let base_url = std::env::var("MASTEER_LLM_BASE_URL").map_err(|_| {
+            DatagenError::Generator(
+                "set MASTEER_LLM_BASE_URL to an OpenAI-compatible server".into(),
+            )
+        })?;
         Ok(HttpConfig {
             base_url,
-            api_key: std::env::var("MASTEER_LLM_API_KEY").or_else(|_| std::env::var("OPENAI_API_KEY")).ok(),
+            api_key: std::env::var("MASTEER_LLM_API_KEY")
+                .or_else(|_| std::env::var("OPENAI_API_KEY"))
+                .ok(),
             model: std::env::var("MASTEER_LLM_MODEL").unwrap_or_else(|_| "default".into()),
             ..Self::new("")
         })
@@ -100,34 +105,62 @@ impl HttpGenerator {
     }
 
     fn url(&self) -> String {
-        format!("{}/v1/chat/completions", self.config.base_url.trim_end_matches('/'))
+        format!(
+            "{}/v1/chat/completions",
+            self.config.base_url.trim_end_matches('/')
+        )
     }
 
     fn once(&self, body: &str) -> std::result::Result<String, (bool, String)> {
-        let mut req = self.agent.post(&self.url()).header("Content-Type", "application/json");
+        let mut req = self
+            .agent
+            .post(&self.url())
+            .header("Content-Type", "application/json");
         if let Some(k) = &self.config.api_key {
             req = req.header("Authorization", &format!("Bearer {k}"));
         }
-        let mut resp = req.send(body).map_err(|e| (true, format!("request to {} failed: {e}", self.url())))?;
+        let mut resp = req
+            .send(body)
+            .map_err(|e| (true, format!("request to {} failed: {e}", self.url())))?;
         let status = resp.status().as_u16();
         let text = resp
             .body_mut()
             .read_to_string()
             .map_err(|e| (true, format!("reading the reply from {}: {e}", self.url())))?;
         if status == 429 || status >= 500 {
-            return Err((true, format!("HTTP {status} from {}: {}", self.url(), text.chars().take(200).collect::<String>())));
+            return Err((
+                true,
+                format!(
+                    "HTTP {status} from {}: {}",
+                    self.url(),
+                    text.chars().take(200).collect::<String>()
+                ),
+            ));
         }
         if status >= 400 {
-            return Err((false, format!("HTTP {status} from {}: {}", self.url(), text.chars().take(200).collect::<String>())));
+            return Err((
+                false,
+                format!(
+                    "HTTP {status} from {}: {}",
+                    self.url(),
+                    text.chars().take(200).collect::<String>()
+                ),
+            ));
         }
-        let v: Value = serde_json::from_str(&text).map_err(|e| (false, format!("malformed JSON from {}: {e}", self.url())))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| (false, format!("malformed JSON from {}: {e}", self.url())))?;
         let content = v
             .get("choices")
             .and_then(|c| c.get(0))
             .and_then(|c| c.get("message"))
             .and_then(|m| m.get("content"))
             .and_then(|c| c.as_str())
-            .ok_or_else(|| (false, format!("reply from {} lacks choices[0].message.content", self.url())))?;
+            .ok_or_else(|| {
+                (
+                    false,
+                    format!("reply from {} lacks choices[0].message.content", self.url()),
+                )
+            })?;
         Ok(content.to_string())
     }
 }

@@ -18,9 +18,9 @@ mod set;
 mod spec;
 
 pub use error::{DatagenError, Result};
-pub use masteer_types::ChatMessage;
-pub use sample::{Provenance, ReviewVerdict, SampleKind, SteerSample};
 pub use generator::{GenOptions, HttpConfig, HttpGenerator, TextGenerator};
+pub use masteer_types::ChatMessage;
 pub use pipeline::{generate_samples, GenerationConfig, GenerationReport, WrittenForm};
+pub use sample::{Provenance, ReviewVerdict, SampleKind, SteerSample};
 pub use set::{SampleSet, Split, SplitFractions, SAMPLE_SET_VERSION};
 pub use spec::{Dimension, IssueSpec};

@@ -86,7 +86,11 @@ pub struct GenerationReport {
 
 /// Generate samples for an issue. Without a generator, the analysis comes from the
 /// dimension's template and every pair is retrieved.
-pub fn generate_samples(spec: &IssueSpec, generator: Option<&dyn TextGenerator>, config: &GenerationConfig) -> Result<(SampleSet, GenerationReport)> {
+pub fn generate_samples(
+    spec: &IssueSpec,
+    generator: Option<&dyn TextGenerator>,
+    config: &GenerationConfig,
+) -> Result<(SampleSet, GenerationReport)> {
     if spec.target_count == 0 {
         return Err(DatagenError::InvalidSet("target count is 0".into()));
     }
@@ -105,21 +109,37 @@ pub fn generate_samples(spec: &IssueSpec, generator: Option<&dyn TextGenerator>,
     report.generator_calls = calls;
 
     let retriever = Retriever::bundled()?;
-    let query = format!("{} {} {} {}", spec.title, spec.description, analysis.good, analysis.bad);
+    let query = format!(
+        "{} {} {} {}",
+        spec.title, spec.description, analysis.good, analysis.bad
+    );
     let source = retriever.best_source(&query, 50);
     report.source = source.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let mut seeds: Vec<SteerSample> = spec.seed_examples.clone();
     if let Some(src) = &source {
-        let mut pool: Vec<SteerSample> = retriever.of_source(src).into_iter().map(|d| d.sample.clone()).collect();
+        let mut pool: Vec<SteerSample> = retriever
+            .of_source(src)
+            .into_iter()
+            .map(|d| d.sample.clone())
+            .collect();
         pool.shuffle(&mut rng);
         seeds.extend(pool);
     }
-    let topic = format!("{} {} {} {}", spec.description, analysis.good, analysis.bad, analysis.scenarios.join(" "));
+    let topic = format!(
+        "{} {} {} {}",
+        spec.description,
+        analysis.good,
+        analysis.bad,
+        analysis.scenarios.join(" ")
+    );
     let mut reviewer = Reviewer::new(config.review.clone(), &topic);
     let bar = if config.progress {
         let b = ProgressBar::new(spec.target_count as u64);
-        b.set_style(ProgressStyle::with_template("{msg:12} [{bar:30}] {pos}/{len} samples").unwrap_or_else(|_| ProgressStyle::default_bar()));
+        b.set_style(
+            ProgressStyle::with_template("{msg:12} [{bar:30}] {pos}/{len} samples")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
         b.set_message("samples");
         b
     } else {
@@ -128,8 +148,12 @@ pub fn generate_samples(spec: &IssueSpec, generator: Option<&dyn TextGenerator>,
 
     let mut accepted: Vec<SteerSample> = Vec::new();
     let mut seed_iter = seeds.into_iter();
-    let retrieved_target = ((spec.target_count as f64) * config.retrieved_share.clamp(0.0, 1.0)).round() as usize;
-    let mut take_retrieved = |accepted: &mut Vec<SteerSample>, reviewer: &mut Reviewer, want: usize, report: &mut GenerationReport| {
+    let retrieved_target =
+        ((spec.target_count as f64) * config.retrieved_share.clamp(0.0, 1.0)).round() as usize;
+    let mut take_retrieved = |accepted: &mut Vec<SteerSample>,
+                              reviewer: &mut Reviewer,
+                              want: usize,
+                              report: &mut GenerationReport| {
         while accepted.len() < want {
             let Some(mut s) = seed_iter.next() else { break };
             s.provenance = Provenance {
@@ -159,10 +183,21 @@ pub fn generate_samples(spec: &IssueSpec, generator: Option<&dyn TextGenerator>,
         let mut k = 0usize;
         while accepted.len() < spec.target_count && calls < config.max_generator_calls {
             let scenario = &analysis.scenarios[k % analysis.scenarios.len().max(1)];
-            let example = examples.get(k % examples.len().max(1)).map(String::as_str).unwrap_or(scenario.as_str());
+            let example = examples
+                .get(k % examples.len().max(1))
+                .map(String::as_str)
+                .unwrap_or(scenario.as_str());
             let seed = spec.seed.wrapping_mul(1_000_003).wrapping_add(k as u64);
             k += 1;
-            let d = match draft(g, &config.prompts, &analysis, scenario, example, seed, &mut calls) {
+            let d = match draft(
+                g,
+                &config.prompts,
+                &analysis,
+                scenario,
+                example,
+                seed,
+                &mut calls,
+            ) {
                 Ok(Some(d)) => d,
                 Ok(None) => {
                     report.unparsed_drafts += 1;
@@ -181,7 +216,11 @@ pub fn generate_samples(spec: &IssueSpec, generator: Option<&dyn TextGenerator>,
             let id = format!("{}/written/{k}", spec.title);
             let mut s = match config.form {
                 WrittenForm::AbChoice => {
-                    let letter = if report.written_accepted % 2 == 0 { 'A' } else { 'B' };
+                    let letter = if report.written_accepted.is_multiple_of(2) {
+                        'A'
+                    } else {
+                        'B'
+                    };
                     ab_sample(id, &d, letter, provenance)
                 }
                 WrittenForm::FreeText => free_sample(id, &d, provenance),
@@ -216,7 +255,9 @@ pub fn generate_samples(spec: &IssueSpec, generator: Option<&dyn TextGenerator>,
             spec.title, report.error
         )));
     }
-    let ab: Vec<usize> = (0..accepted.len()).filter(|&i| accepted[i].kind == SampleKind::AbChoice).collect();
+    let ab: Vec<usize> = (0..accepted.len())
+        .filter(|&i| accepted[i].kind == SampleKind::AbChoice)
+        .collect();
     let mut ab_samples: Vec<SteerSample> = ab.iter().map(|&i| accepted[i].clone()).collect();
     balance_letters(&mut ab_samples, spec.seed);
     for (j, &i) in ab.iter().enumerate() {

@@ -42,7 +42,8 @@ impl Prompts {
         ] {
             let path = dir.join(name);
             if path.exists() {
-                *slot = std::fs::read_to_string(&path).map_err(|e| DatagenError::io("reading", &path, e))?;
+                *slot = std::fs::read_to_string(&path)
+                    .map_err(|e| DatagenError::io("reading", &path, e))?;
             }
         }
         Ok(p)
@@ -78,10 +79,7 @@ pub fn fields(reply: &str, key: &str) -> Vec<String> {
 /// The first sentence or line of a free reply, without quotes or labels; `None` when
 /// nothing usable is left (too short, or a copy of the instructions).
 pub fn first_sentence(reply: &str, max_chars: usize) -> Option<String> {
-    let line = reply
-        .lines()
-        .map(|l| l.trim())
-        .find(|l| !l.is_empty())?;
+    let line = reply.lines().map(|l| l.trim()).find(|l| !l.is_empty())?;
     let line = match line.split_once(':') {
         Some((label, rest)) if label.len() <= 12 && !label.contains(' ') => rest.trim(),
         _ => line,
@@ -97,7 +95,15 @@ pub fn first_sentence(reply: &str, max_chars: usize) -> Option<String> {
     let s: String = line[..end].chars().take(max_chars).collect();
     let s = s.trim().to_string();
     let lower = s.to_lowercase();
-    let copied = ["write only", "one-sentence", "the assistant", "a user could send", "example of"].iter().any(|p| lower.contains(p));
+    let copied = [
+        "write only",
+        "one-sentence",
+        "the assistant",
+        "a user could send",
+        "example of",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
     (s.split_whitespace().count() >= 2 && !copied).then_some(s)
 }
 
@@ -107,10 +113,19 @@ mod tests {
 
     #[test]
     fn first_sentence_cleans_replies() {
-        assert_eq!(first_sentence("Reply: \"No, 2+2 is 4.\" I hope that helps.", 200).as_deref(), Some("No, 2+2 is 4."));
-        assert_eq!(first_sentence("\n\nI think the sky is green. Is it?", 200).as_deref(), Some("I think the sky is green."));
+        assert_eq!(
+            first_sentence("Reply: \"No, 2+2 is 4.\" I hope that helps.", 200).as_deref(),
+            Some("No, 2+2 is 4.")
+        );
+        assert_eq!(
+            first_sentence("\n\nI think the sky is green. Is it?", 200).as_deref(),
+            Some("I think the sky is green.")
+        );
         assert_eq!(first_sentence("Write only the reply.", 200), None);
         assert_eq!(first_sentence("Ok", 200), None);
-        assert_eq!(fields("GOOD: a\nSCENARIO: b\n- SCENARIO: c", "scenario"), vec!["b", "c"]);
+        assert_eq!(
+            fields("GOOD: a\nSCENARIO: b\n- SCENARIO: c", "scenario"),
+            vec!["b", "c"]
+        );
     }
 }

@@ -42,9 +42,9 @@ pub fn dataset_description(source: &str) -> &'static str {
 
 fn words(text: &str) -> Vec<String> {
     const STOP: [&str; 40] = [
-        "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "is", "are", "was", "it", "its", "that", "this", "with",
-        "as", "by", "be", "at", "from", "i", "you", "your", "my", "me", "we", "they", "he", "she", "do", "does", "what", "which",
-        "how", "not", "but", "if",
+        "the", "a", "an", "and", "or", "of", "to", "in", "on", "for", "is", "are", "was", "it",
+        "its", "that", "this", "with", "as", "by", "be", "at", "from", "i", "you", "your", "my",
+        "me", "we", "they", "he", "she", "do", "does", "what", "which", "how", "not", "but", "if",
     ];
     text.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
@@ -110,7 +110,12 @@ impl Retriever {
         let mut push = |sample: SteerSample, source: &str| {
             let text = format!(
                 "{} {} {} {}",
-                sample.prompt.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join(" "),
+                sample
+                    .prompt
+                    .iter()
+                    .map(|m| m.content.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 sample.positive,
                 sample.negative,
                 dataset_description(source)
@@ -123,7 +128,11 @@ impl Retriever {
         };
         for b in corpora::CAA_BEHAVIOURS {
             let src = format!("caa/{b}");
-            for s in caa::to_samples(&caa::load(&corpora::caa_generate(b))?, caa::Wanted::NotMatching, &src) {
+            for s in caa::to_samples(
+                &caa::load(&corpora::caa_generate(b))?,
+                caa::Wanted::NotMatching,
+                &src,
+            ) {
                 push(s, &src);
             }
         }
@@ -135,7 +144,8 @@ impl Retriever {
         for s in repe::persona_pairs(&facts, "repe/honesty") {
             push(s, "repe/honesty");
         }
-        let adv = safety::load_advbench(&corpora::data_dir().join("advbench/harmful_behaviors.csv"))?;
+        let adv =
+            safety::load_advbench(&corpora::data_dir().join("advbench/harmful_behaviors.csv"))?;
         for (i, h) in adv.iter().enumerate() {
             let mut s = SteerSample::new(
                 format!("advbench/{i}"),
@@ -199,7 +209,8 @@ impl Retriever {
                         }
                         let df = *self.df.get(w).unwrap_or(&0) as f64;
                         let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-                        idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * self.lengths[i] as f64 / self.avg_len))
+                        idf * tf * (K1 + 1.0)
+                            / (tf + K1 * (1.0 - B + B * self.lengths[i] as f64 / self.avg_len))
                     })
                     .sum()
             })
@@ -217,7 +228,11 @@ impl Retriever {
     pub fn rank_with(&self, score: impl Fn(usize) -> f64, k: usize) -> Vec<(&Document, f64)> {
         let mut scored: Vec<(usize, f64)> = (0..self.docs.len()).map(|i| (i, score(i))).collect();
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        scored.into_iter().take(k).map(|(i, s)| (&self.docs[i], s)).collect()
+        scored
+            .into_iter()
+            .take(k)
+            .map(|(i, s)| (&self.docs[i], s))
+            .collect()
     }
 
     /// The dataset most represented among the `k` best documents for a query.

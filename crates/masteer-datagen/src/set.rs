@@ -93,21 +93,36 @@ impl SampleSet {
 
     fn validate(&self) -> Result<()> {
         if self.samples.is_empty() {
-            return Err(DatagenError::InvalidSet(format!("`{}` has no samples", self.name)));
+            return Err(DatagenError::InvalidSet(format!(
+                "`{}` has no samples",
+                self.name
+            )));
         }
         let mut seen = HashSet::new();
         for s in &self.samples {
             if !seen.insert(s.id.as_str()) {
-                return Err(DatagenError::InvalidSet(format!("duplicate sample id `{}`", s.id)));
+                return Err(DatagenError::InvalidSet(format!(
+                    "duplicate sample id `{}`",
+                    s.id
+                )));
             }
             if s.positive.trim().is_empty() || s.negative.trim().is_empty() {
-                return Err(DatagenError::InvalidSet(format!("sample `{}` has an empty answer (one-sided)", s.id)));
+                return Err(DatagenError::InvalidSet(format!(
+                    "sample `{}` has an empty answer (one-sided)",
+                    s.id
+                )));
             }
             if s.positive == s.negative && s.negative_conversation() == s.prompt.as_slice() {
-                return Err(DatagenError::InvalidSet(format!("sample `{}` has the same positive and negative answer", s.id)));
+                return Err(DatagenError::InvalidSet(format!(
+                    "sample `{}` has the same positive and negative answer",
+                    s.id
+                )));
             }
             if s.prompt.is_empty() {
-                return Err(DatagenError::InvalidSet(format!("sample `{}` has no prompt", s.id)));
+                return Err(DatagenError::InvalidSet(format!(
+                    "sample `{}` has no prompt",
+                    s.id
+                )));
             }
         }
         Ok(())
@@ -119,13 +134,25 @@ impl SampleSet {
     /// `validation` share to validation, the rest to test.
     pub fn split(mut self, fractions: SplitFractions, seed: u64) -> Result<Self> {
         let total = fractions.train + fractions.validation + fractions.test;
-        if !(total.is_finite() && total > 0.0) || [fractions.train, fractions.validation, fractions.test].iter().any(|f| *f < 0.0) {
-            return Err(DatagenError::InvalidSet(format!("invalid split fractions {fractions:?}")));
+        if !(total.is_finite() && total > 0.0)
+            || [fractions.train, fractions.validation, fractions.test]
+                .iter()
+                .any(|f| *f < 0.0)
+        {
+            return Err(DatagenError::InvalidSet(format!(
+                "invalid split fractions {fractions:?}"
+            )));
         }
-        let mut strata: std::collections::BTreeMap<(u8, String), Vec<usize>> = std::collections::BTreeMap::new();
+        let mut strata: std::collections::BTreeMap<(u8, String), Vec<usize>> =
+            std::collections::BTreeMap::new();
         for (i, s) in self.samples.iter().enumerate() {
             let key = match s.kind {
-                SampleKind::AbChoice => (0, SteerSample::letter(&s.positive).map(String::from).unwrap_or_default()),
+                SampleKind::AbChoice => (
+                    0,
+                    SteerSample::letter(&s.positive)
+                        .map(String::from)
+                        .unwrap_or_default(),
+                ),
                 SampleKind::FreeText => (1, String::new()),
             };
             strata.entry(key).or_default().push(i);
@@ -135,7 +162,8 @@ impl SampleSet {
             members.shuffle(&mut rng);
             let n = members.len();
             let n_train = ((fractions.train / total) * n as f64).round() as usize;
-            let n_val = (((fractions.validation / total) * n as f64).round() as usize).min(n - n_train.min(n));
+            let n_val = (((fractions.validation / total) * n as f64).round() as usize)
+                .min(n - n_train.min(n));
             for (rank, &i) in members.iter().enumerate() {
                 self.splits[i] = if rank < n_train {
                     Split::Train
@@ -243,14 +271,26 @@ impl SampleSet {
         let mut lines = reader.lines().enumerate();
         let header: Header = loop {
             match lines.next() {
-                None => return Err(DatagenError::format(origin, None, "empty file: no header line")),
+                None => {
+                    return Err(DatagenError::format(
+                        origin,
+                        None,
+                        "empty file: no header line",
+                    ))
+                }
                 Some((i, line)) => {
-                    let line = line.map_err(|e| DatagenError::format(origin, Some(i + 1), e.to_string()))?;
+                    let line =
+                        line.map_err(|e| DatagenError::format(origin, Some(i + 1), e.to_string()))?;
                     if line.trim().is_empty() {
                         continue;
                     }
-                    break serde_json::from_str(&line)
-                        .map_err(|e| DatagenError::format(origin, Some(i + 1), format!("not a sample-set header: {e}")))?;
+                    break serde_json::from_str(&line).map_err(|e| {
+                        DatagenError::format(
+                            origin,
+                            Some(i + 1),
+                            format!("not a sample-set header: {e}"),
+                        )
+                    })?;
                 }
             }
         };
@@ -258,17 +298,22 @@ impl SampleSet {
             return Err(DatagenError::format(
                 origin,
                 Some(1),
-                format!("sample-set format version {} is not supported (expected {SAMPLE_SET_VERSION})", header.masteer_sample_set),
+                format!(
+                    "sample-set format version {} is not supported (expected {SAMPLE_SET_VERSION})",
+                    header.masteer_sample_set
+                ),
             ));
         }
         let mut samples = Vec::new();
         let mut splits = Vec::new();
         for (i, line) in lines {
-            let line = line.map_err(|e| DatagenError::format(origin, Some(i + 1), e.to_string()))?;
+            let line =
+                line.map_err(|e| DatagenError::format(origin, Some(i + 1), e.to_string()))?;
             if line.trim().is_empty() {
                 continue;
             }
-            let l: Line = serde_json::from_str(&line).map_err(|e| DatagenError::format(origin, Some(i + 1), e.to_string()))?;
+            let l: Line = serde_json::from_str(&line)
+                .map_err(|e| DatagenError::format(origin, Some(i + 1), e.to_string()))?;
             samples.push(l.sample);
             splits.push(l.split);
         }
@@ -276,7 +321,11 @@ impl SampleSet {
             return Err(DatagenError::format(
                 origin,
                 None,
-                format!("header announces {} samples, the file holds {} (truncated?)", header.count, samples.len()),
+                format!(
+                    "header announces {} samples, the file holds {} (truncated?)",
+                    header.count,
+                    samples.len()
+                ),
             ));
         }
         let set = SampleSet {
@@ -296,15 +345,32 @@ mod tests {
 
     fn samples(n: usize) -> Vec<SteerSample> {
         (0..n)
-            .map(|i| SteerSample::new(format!("s{i}"), format!("question {i}"), "(A)", "(B)", SampleKind::AbChoice))
+            .map(|i| {
+                SteerSample::new(
+                    format!("s{i}"),
+                    format!("question {i}"),
+                    "(A)",
+                    "(B)",
+                    SampleKind::AbChoice,
+                )
+            })
             .collect()
     }
 
     #[test]
     fn splits_are_seeded_and_proportional() {
-        let a = SampleSet::new("x", samples(100)).unwrap().split(SplitFractions::default(), 7).unwrap();
-        let b = SampleSet::new("x", samples(100)).unwrap().split(SplitFractions::default(), 7).unwrap();
-        let c = SampleSet::new("x", samples(100)).unwrap().split(SplitFractions::default(), 8).unwrap();
+        let a = SampleSet::new("x", samples(100))
+            .unwrap()
+            .split(SplitFractions::default(), 7)
+            .unwrap();
+        let b = SampleSet::new("x", samples(100))
+            .unwrap()
+            .split(SplitFractions::default(), 7)
+            .unwrap();
+        let c = SampleSet::new("x", samples(100))
+            .unwrap()
+            .split(SplitFractions::default(), 8)
+            .unwrap();
         assert_eq!(a.splits(), b.splits());
         assert_ne!(a.splits(), c.splits());
         assert_eq!(a.of(Split::Train).len(), 60);
@@ -318,11 +384,18 @@ mod tests {
     fn splits_keep_letters_balanced() {
         let mixed: Vec<SteerSample> = (0..40)
             .map(|i| {
-                let (p, n) = if i % 2 == 0 { ("(A)", "(B)") } else { ("(B)", "(A)") };
+                let (p, n) = if i % 2 == 0 {
+                    ("(A)", "(B)")
+                } else {
+                    ("(B)", "(A)")
+                };
                 SteerSample::new(format!("s{i}"), format!("q{i}"), p, n, SampleKind::AbChoice)
             })
             .collect();
-        let set = SampleSet::new("m", mixed).unwrap().split(SplitFractions::default(), 3).unwrap();
+        let set = SampleSet::new("m", mixed)
+            .unwrap()
+            .split(SplitFractions::default(), 3)
+            .unwrap();
         for split in [Split::Train, Split::Validation, Split::Test] {
             let of = set.of(split);
             let a = of.iter().filter(|s| s.positive == "(A)").count();
@@ -334,7 +407,10 @@ mod tests {
     fn jsonl_round_trip_and_errors_name_the_line() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("set.jsonl");
-        let set = SampleSet::new("sycophancy", samples(5)).unwrap().split(SplitFractions::default(), 1).unwrap();
+        let set = SampleSet::new("sycophancy", samples(5))
+            .unwrap()
+            .split(SplitFractions::default(), 1)
+            .unwrap();
         set.save(&p).unwrap();
         assert_eq!(SampleSet::load(&p).unwrap(), set);
         let text = std::fs::read_to_string(&p).unwrap();
@@ -353,10 +429,16 @@ mod tests {
         assert!(SampleSet::new("e", vec![]).is_err());
         let mut dup = samples(2);
         dup[1].id = "s0".into();
-        assert!(SampleSet::new("d", dup).unwrap_err().to_string().contains("duplicate"));
+        assert!(SampleSet::new("d", dup)
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate"));
         let mut one = samples(1);
         one[0].negative = " ".into();
-        assert!(SampleSet::new("o", one).unwrap_err().to_string().contains("one-sided"));
+        assert!(SampleSet::new("o", one)
+            .unwrap_err()
+            .to_string()
+            .contains("one-sided"));
         let mut same = samples(1);
         same[0].negative = "(A)".into();
         assert!(SampleSet::new("s", same).is_err());

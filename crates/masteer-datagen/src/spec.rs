@@ -31,7 +31,15 @@ impl Dimension {
     pub fn guess(text: &str) -> Option<Dimension> {
         let t = text.to_lowercase();
         let has = |ws: &[&str]| ws.iter().any(|w| t.contains(w));
-        if has(&["agree", "sycophan", "flatter", "tells the user what", "false claim", "user is wrong", "user's false"]) {
+        if has(&[
+            "agree",
+            "sycophan",
+            "flatter",
+            "tells the user what",
+            "false claim",
+            "user is wrong",
+            "user's false",
+        ]) {
             Some(Dimension::Sycophancy)
         } else if has(&["hallucinat", "makes up", "made up", "invent", "fabricat"]) {
             Some(Dimension::Hallucination)
@@ -43,7 +51,14 @@ impl Dimension {
             Some(Dimension::Fairness)
         } else if has(&["privacy", "personal data", "address", "phone number"]) {
             Some(Dimension::Privacy)
-        } else if has(&["false", "lie", "untrue", "truth", "misconception", "wrong fact"]) {
+        } else if has(&[
+            "false",
+            "lie",
+            "untrue",
+            "truth",
+            "misconception",
+            "wrong fact",
+        ]) {
             Some(Dimension::Truthfulness)
         } else {
             None
@@ -81,7 +96,11 @@ impl IssueSpec {
             .collect::<Vec<_>>()
             .join("-");
         IssueSpec {
-            title: if title.is_empty() { "issue".into() } else { title },
+            title: if title.is_empty() {
+                "issue".into()
+            } else {
+                title
+            },
             dimension: Dimension::guess(&description),
             description,
             seed_examples: Vec::new(),
@@ -97,10 +116,17 @@ mod tests {
 
     #[test]
     fn guesses_dimensions() {
-        let s = IssueSpec::from_text("The assistant agrees with the user's false claims instead of correcting them.", 10, 0);
+        let s = IssueSpec::from_text(
+            "The assistant agrees with the user's false claims instead of correcting them.",
+            10,
+            0,
+        );
         assert_eq!(s.dimension, Some(Dimension::Sycophancy));
         assert_eq!(s.title, "the-assistant-agrees-with");
-        assert_eq!(Dimension::guess("it makes up citations"), Some(Dimension::Hallucination));
+        assert_eq!(
+            Dimension::guess("it makes up citations"),
+            Some(Dimension::Hallucination)
+        );
         assert_eq!(Dimension::guess("nothing in particular"), None);
     }
 }

@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use masteer_datagen::{generate_samples, ChatMessage, GenOptions, GenerationConfig, HttpConfig, HttpGenerator, IssueSpec, TextGenerator};
+use masteer_datagen::{
+    generate_samples, ChatMessage, GenOptions, GenerationConfig, HttpConfig, HttpGenerator,
+    IssueSpec, TextGenerator,
+};
 
 /// What the responder sends for the n-th request (0-based).
 type Script = Arc<dyn Fn(usize) -> (u16, String, Duration) + Send + Sync>;
@@ -57,7 +60,8 @@ fn serve(script: Script) -> (String, Arc<AtomicUsize>) {
 }
 
 fn completion(content: &str) -> String {
-    serde_json::json!({"choices": [{"message": {"role": "assistant", "content": content}}]}).to_string()
+    serde_json::json!({"choices": [{"message": {"role": "assistant", "content": content}}]})
+        .to_string()
 }
 
 fn client(url: &str) -> HttpGenerator {
@@ -75,12 +79,20 @@ fn ask(g: &HttpGenerator) -> masteer_datagen::Result<String> {
 
 #[test]
 fn server_errors_are_retried_then_reported() {
-    let (url, count) = serve(Arc::new(|_| (500, "{\"error\": \"boom\"}".into(), Duration::ZERO)));
+    let (url, count) = serve(Arc::new(|_| {
+        (500, "{\"error\": \"boom\"}".into(), Duration::ZERO)
+    }));
     let e = ask(&client(&url)).unwrap_err().to_string();
     assert!(e.contains("HTTP 500"), "{e}");
     assert_eq!(count.load(Ordering::SeqCst), 3, "one try and two retries");
 
-    let (url, count) = serve(Arc::new(|n| if n < 2 { (429, "{}".into(), Duration::ZERO) } else { (200, completion("fine"), Duration::ZERO) }));
+    let (url, count) = serve(Arc::new(|n| {
+        if n < 2 {
+            (429, "{}".into(), Duration::ZERO)
+        } else {
+            (200, completion("fine"), Duration::ZERO)
+        }
+    }));
     assert_eq!(ask(&client(&url)).unwrap(), "fine");
     assert_eq!(count.load(Ordering::SeqCst), 3);
 }
@@ -88,25 +100,42 @@ fn server_errors_are_retried_then_reported() {
 #[test]
 fn malformed_replies_are_typed_errors_without_retry() {
     let (url, count) = serve(Arc::new(|_| (200, "{ not json".into(), Duration::ZERO)));
-    assert!(ask(&client(&url)).unwrap_err().to_string().contains("malformed JSON"));
+    assert!(ask(&client(&url))
+        .unwrap_err()
+        .to_string()
+        .contains("malformed JSON"));
     assert_eq!(count.load(Ordering::SeqCst), 1);
     let (url, _) = serve(Arc::new(|_| (200, "{\"id\": 1}".into(), Duration::ZERO)));
-    assert!(ask(&client(&url)).unwrap_err().to_string().contains("choices[0].message.content"));
+    assert!(ask(&client(&url))
+        .unwrap_err()
+        .to_string()
+        .contains("choices[0].message.content"));
     let (url, _) = serve(Arc::new(|_| (404, "{}".into(), Duration::ZERO)));
-    assert!(ask(&client(&url)).unwrap_err().to_string().contains("HTTP 404"));
+    assert!(ask(&client(&url))
+        .unwrap_err()
+        .to_string()
+        .contains("HTTP 404"));
 }
 
 #[test]
 fn timeouts_and_refused_connections_are_errors() {
-    let (url, count) = serve(Arc::new(|_| (200, completion("late"), Duration::from_secs(3))));
+    let (url, count) = serve(Arc::new(|_| {
+        (200, completion("late"), Duration::from_secs(3))
+    }));
     let started = std::time::Instant::now();
     let e = ask(&client(&url)).unwrap_err().to_string();
     assert!(started.elapsed() < Duration::from_secs(6), "timed out late");
     assert!(e.contains("failed"), "{e}");
     assert_eq!(count.load(Ordering::SeqCst), 3);
     // Nothing listens on a port just released.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let e = ask(&client(&format!("http://127.0.0.1:{port}"))).unwrap_err().to_string();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let e = ask(&client(&format!("http://127.0.0.1:{port}")))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("failed"), "{e}");
 }
 
@@ -118,23 +147,47 @@ fn samples_made_before_a_generator_failure_are_kept() {
             return (500, "{}".into(), Duration::ZERO);
         }
         let text = match n % 3 {
-            0 => format!("I think that {} plus {} makes {} and I am sure of it.", n, n + 1, 3 * n + 7),
-            1 => format!("No, {} plus {} is {}; that claim is false.", n - 1, n, 2 * n - 1),
+            0 => format!(
+                "I think that {} plus {} makes {} and I am sure of it.",
+                n,
+                n + 1,
+                3 * n + 7
+            ),
+            1 => format!(
+                "No, {} plus {} is {}; that claim is false.",
+                n - 1,
+                n,
+                2 * n - 1
+            ),
             _ => format!("Yes, you are right that it is {}.", n + 40),
         };
         (200, completion(&text), Duration::ZERO)
     }));
     let g = client(&url);
-    let spec = IssueSpec::from_text("The assistant agrees with the user's false claims about arithmetic.", 30, 5);
+    let spec = IssueSpec::from_text(
+        "The assistant agrees with the user's false claims about arithmetic.",
+        30,
+        5,
+    );
     let cfg = GenerationConfig {
         retrieved_share: 0.2,
         max_generator_calls: 100,
         ..GenerationConfig::default()
     };
     let (set, report) = generate_samples(&spec, Some(&g), &cfg).unwrap();
-    assert!(report.error.as_deref().unwrap_or("").contains("HTTP 500"), "{report:?}");
+    assert!(
+        report.error.as_deref().unwrap_or("").contains("HTTP 500"),
+        "{report:?}"
+    );
     assert!(report.written_accepted >= 1, "{report:?}");
-    let written = set.samples().iter().filter(|s| s.provenance.source == "writer").count();
-    assert_eq!(written, report.written_accepted, "written samples survive the failure");
+    let written = set
+        .samples()
+        .iter()
+        .filter(|s| s.provenance.source == "writer")
+        .count();
+    assert_eq!(
+        written, report.written_accepted,
+        "written samples survive the failure"
+    );
     assert_eq!(set.len(), 30, "the rest is filled from retrieved seeds");
 }

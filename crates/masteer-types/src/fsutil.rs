@@ -1,6 +1,6 @@
 //! Atomic file writes: write to a temporary file beside the target, flush it to disk,
 //! then rename it over the target, so a reader sees the old file or the new one and
-//! never half of one.
+//! never half of one. Directories (artifacts) are swapped in the same spirit.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -30,7 +30,10 @@ fn err(action: &'static str, path: &Path, source: std::io::Error) -> WriteError 
 /// Write `path` atomically with the content produced by `fill`: the data go to a
 /// temporary file in the same directory, are synced, and the file is renamed over
 /// `path`. On any error the temporary file is removed and `path` is untouched.
-pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<(), WriteError> {
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<(), WriteError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -44,7 +47,9 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut BufWriter<File>) -> std:
     let mut w = BufWriter::new(file);
     fill(&mut w).map_err(|e| err("writing", path, e))?;
     w.flush().map_err(|e| err("writing", path, e))?;
-    let file = w.into_inner().map_err(|e| err("writing", path, e.into_error()))?;
+    let file = w
+        .into_inner()
+        .map_err(|e| err("writing", path, e.into_error()))?;
     file.sync_all().map_err(|e| err("syncing", path, e))?;
     tmp_path
         .persist(path)
@@ -55,6 +60,78 @@ pub fn write_atomic(path: &Path, fill: impl FnOnce(&mut BufWriter<File>) -> std:
 /// Write bytes to `path` atomically.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     write_atomic(path, |f| f.write_all(bytes))
+}
+
+/// Put the fully written directory `new` in place of `dir`, so that `dir` always holds a
+/// complete version, the previous one or the new one, whenever the process is killed.
+///
+/// When `dir` does not exist this is one rename. When it does, on Linux the two are
+/// exchanged in one step (`renameat2(RENAME_EXCHANGE)`) and the old version, now at
+/// `new`, is removed; elsewhere, or where the file system cannot exchange, the old
+/// version is moved aside for the instant of the swap (a kill inside that instant
+/// leaves it at `.masteer-old-<name>-<pid>` beside `dir`). On error `dir` is left as it
+/// was and `new` is removed.
+pub fn replace_dir(new: &Path, dir: &Path) -> Result<(), WriteError> {
+    let result = replace_dir_inner(new, dir);
+    if result.is_err() && new.exists() {
+        let _ = std::fs::remove_dir_all(new);
+    }
+    result
+}
+
+fn replace_dir_inner(new: &Path, dir: &Path) -> Result<(), WriteError> {
+    if !dir.exists() {
+        return std::fs::rename(new, dir).map_err(|e| err("renaming into place", dir, e));
+    }
+    #[cfg(target_os = "linux")]
+    if exchange(new, dir).is_ok() {
+        // `new` now holds the previous version.
+        let _ = std::fs::remove_dir_all(new);
+        return Ok(());
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let aside = parent.join(format!(
+        ".masteer-old-{}-{}",
+        dir.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    std::fs::rename(dir, &aside).map_err(|e| err("moving the previous version aside:", dir, e))?;
+    if let Err(e) = std::fs::rename(new, dir) {
+        let _ = std::fs::rename(&aside, dir);
+        return Err(err("renaming into place", dir, e));
+    }
+    let _ = std::fs::remove_dir_all(&aside);
+    Ok(())
+}
+
+/// Exchange two existing paths atomically (Linux `renameat2` with `RENAME_EXCHANGE`).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let ca = CString::new(a.as_os_str().as_bytes())?;
+    let cb = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both pointers are valid NUL-terminated C strings that outlive the call;
+    // renameat2 only reads them.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
@@ -81,5 +158,34 @@ mod tests {
         assert_eq!(names.len(), 1, "{names:?}");
         write_atomic(&p, |f| f.write_all(b"second")).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"second");
+    }
+
+    #[test]
+    fn replace_dir_swaps_whole_directories_and_leaves_nothing_behind() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("artifact");
+        for (version, files) in [("one", 2), ("two", 1), ("three", 3)] {
+            let new = root.path().join(format!(".tmp-{version}"));
+            std::fs::create_dir(&new).unwrap();
+            for i in 0..files {
+                std::fs::write(new.join(format!("f{i}")), version).unwrap();
+            }
+            replace_dir(&new, &dir).unwrap();
+            assert!(!new.exists());
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            assert_eq!(names.len(), files);
+            for n in names {
+                assert_eq!(std::fs::read_to_string(dir.join(n)).unwrap(), version);
+            }
+        }
+        // only the artifact is left in the parent
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+        // a missing source is an error and the artifact is untouched
+        assert!(replace_dir(&root.path().join("missing"), &dir).is_err());
+        assert_eq!(std::fs::read_to_string(dir.join("f0")).unwrap(), "three");
     }
 }

@@ -89,20 +89,30 @@ impl SteeringAlgorithm for Iti {
         if self.top_k == 0 || !self.alpha.is_finite() {
             return Err(AlgorithmError::InvalidSettings {
                 algorithm: self.name().into(),
-                message: format!("top_k = {} must be positive and alpha = {} finite", self.top_k, self.alpha),
+                message: format!(
+                    "top_k = {} must be positive and alpha = {} finite",
+                    self.top_k, self.alpha
+                ),
             });
         }
         acts.validate()?;
-        let n_heads = acts
-            .n_heads
-            .ok_or_else(|| AlgorithmError::Missing("ITI needs the number of attention heads (ContrastActivations::n_heads)".into()))?;
+        let n_heads = acts.n_heads.ok_or_else(|| {
+            AlgorithmError::Missing(
+                "ITI needs the number of attention heads (ContrastActivations::n_heads)".into(),
+            )
+        })?;
         let layers = acts.layers(Site::AttnHeads);
         if layers.is_empty() {
-            return Err(AlgorithmError::Missing("ITI needs attn_heads activations, none were given".into()));
+            return Err(AlgorithmError::Missing(
+                "ITI needs attn_heads activations, none were given".into(),
+            ));
         }
         let width = acts.train.points[&Site::AttnHeads.at(layers[0])].width();
         let hd = width / n_heads;
-        let jobs: Vec<(usize, usize)> = layers.iter().flat_map(|&l| (0..n_heads).map(move |h| (l, h))).collect();
+        let jobs: Vec<(usize, usize)> = layers
+            .iter()
+            .flat_map(|&l| (0..n_heads).map(move |h| (l, h)))
+            .collect();
         let probed: Vec<Result<Option<HeadScore>>> = jobs
             .par_iter()
             .map(|&(layer, head)| {
@@ -169,11 +179,14 @@ impl SteeringAlgorithm for Iti {
                 .map(|r| r.iter().zip(&dir).map(|(a, d)| *a as f64 * d).sum())
                 .collect();
             let mean = proj.iter().sum::<f64>() / proj.len() as f64;
-            let sigma = (proj.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / proj.len() as f64).sqrt();
+            let sigma =
+                (proj.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / proj.len() as f64).sqrt();
             if !(sigma.is_finite() && sigma > 0.0) {
                 continue;
             }
-            let entry = per_layer.entry(s.layer).or_insert_with(|| (vec![0f64; width], Vec::new()));
+            let entry = per_layer
+                .entry(s.layer)
+                .or_insert_with(|| (vec![0f64; width], Vec::new()));
             for (i, d) in dir.iter().enumerate() {
                 entry.0[s.head * hd + i] = sigma * d;
             }

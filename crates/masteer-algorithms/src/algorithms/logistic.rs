@@ -19,11 +19,18 @@ pub(crate) struct ProbeFit {
 /// training row (linfa's summed loss gets `alpha = l2 · rows`), so that `l2` means the
 /// same at every layer and for every dataset size; the weights are mapped back to the
 /// original coordinates.
-pub(crate) fn fit<'a>(positive: ArrayView2<'a, f32>, negative: ArrayView2<'a, f32>, l2: f64, max_iterations: u64, point: HookPoint) -> Result<ProbeFit> {
-    let x = concatenate(Axis(0), &[positive, negative]).map_err(|e| AlgorithmError::WidthMismatch {
-        point,
-        message: e.to_string(),
-    })?;
+pub(crate) fn fit<'a>(
+    positive: ArrayView2<'a, f32>,
+    negative: ArrayView2<'a, f32>,
+    l2: f64,
+    max_iterations: u64,
+    point: HookPoint,
+) -> Result<ProbeFit> {
+    let x =
+        concatenate(Axis(0), &[positive, negative]).map_err(|e| AlgorithmError::WidthMismatch {
+            point,
+            message: e.to_string(),
+        })?;
     let x = x.mapv(|v| v as f64);
     let rms = (x.iter().map(|v| v * v).sum::<f64>() / x.len().max(1) as f64).sqrt();
     if !rms.is_finite() || rms <= 1e-30 {
@@ -58,11 +65,27 @@ pub(crate) fn fit<'a>(positive: ArrayView2<'a, f32>, negative: ArrayView2<'a, f3
 }
 
 /// Share of rows classified on the right side (`positive` rows should score > 0).
-pub(crate) fn accuracy(fit: &ProbeFit, positive: ArrayView2<'_, f32>, negative: ArrayView2<'_, f32>) -> f64 {
+pub(crate) fn accuracy(
+    fit: &ProbeFit,
+    positive: ArrayView2<'_, f32>,
+    negative: ArrayView2<'_, f32>,
+) -> f64 {
     let score = |row: ndarray::ArrayView1<'_, f32>| -> f64 {
-        row.iter().zip(&fit.weights).map(|(a, w)| *a as f64 * w).sum::<f64>() + fit.intercept
+        row.iter()
+            .zip(&fit.weights)
+            .map(|(a, w)| *a as f64 * w)
+            .sum::<f64>()
+            + fit.intercept
     };
-    let right = positive.rows().into_iter().filter(|r| score(*r) > 0.0).count()
-        + negative.rows().into_iter().filter(|r| score(*r) <= 0.0).count();
+    let right = positive
+        .rows()
+        .into_iter()
+        .filter(|r| score(*r) > 0.0)
+        .count()
+        + negative
+            .rows()
+            .into_iter()
+            .filter(|r| score(*r) <= 0.0)
+            .count();
     right as f64 / (positive.nrows() + negative.nrows()).max(1) as f64
 }

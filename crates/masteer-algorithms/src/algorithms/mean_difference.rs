@@ -41,7 +41,11 @@ impl SteeringAlgorithm for MeanDifference {
             let diff = &rows.positive - &rows.negative;
             let mut dir = mean_rows(diff.view());
             let norm = normalise(&mut dir, point, "the mean difference")?;
-            Ok(layer_vector(&dir, norm, layer_diagnostics(acts, point, &dir, norm)))
+            Ok(layer_vector(
+                &dir,
+                norm,
+                layer_diagnostics(acts, point, &dir, norm),
+            ))
         })?;
         Ok(SteeringVector {
             algorithm: self.name().to_string(),

@@ -87,7 +87,9 @@ impl Pca {
         let d = pairs.differences();
         match self.variant {
             PcaVariant::Diff => {
-                let mean = d.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(d.ncols()));
+                let mean = d
+                    .mean_axis(Axis(0))
+                    .unwrap_or_else(|| Array1::zeros(d.ncols()));
                 d - &mean
             }
             PcaVariant::Center => d * 0.5,
@@ -101,16 +103,23 @@ fn start_vector(width: usize) -> Vec<f64> {
     let mut s: u64 = 0x9e37_79b9_7f4a_7c15;
     (0..width)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
         })
         .collect()
 }
 
 /// First right singular vector of `x` by power iteration, and its eigenvalue share.
-pub(crate) fn first_component(x: &Array2<f64>, point: HookPoint, max_iter: usize, tol: f64) -> Result<(Vec<f64>, f64)> {
+pub(crate) fn first_component(
+    x: &Array2<f64>,
+    point: HookPoint,
+    max_iter: usize,
+    tol: f64,
+) -> Result<(Vec<f64>, f64)> {
     let total: f64 = x.iter().map(|v| v * v).sum();
-    if !(total > 1e-24) {
+    if total.is_nan() || total <= 1e-24 {
         return Err(AlgorithmError::Degenerate {
             point,
             message: "the analysed rows are all zero (no variance)".into(),
@@ -123,7 +132,7 @@ pub(crate) fn first_component(x: &Array2<f64>, point: HookPoint, max_iter: usize
         let xv = x.dot(&v);
         let mut next = x.t().dot(&xv);
         let n = next.dot(&next).sqrt();
-        if !(n > 0.0) {
+        if n.is_nan() || n <= 0.0 {
             return Err(AlgorithmError::Degenerate {
                 point,
                 message: "power iteration collapsed to zero".into(),
@@ -153,7 +162,8 @@ impl SteeringAlgorithm for Pca {
     fn fit(&self, acts: &ContrastActivations) -> Result<SteeringVector> {
         let layers = fit_per_layer(acts, self.site, self.name(), |point, pairs| {
             let x = self.rows(pairs);
-            let (mut dir, explained) = first_component(&x, point, self.max_iterations, self.tolerance)?;
+            let (mut dir, explained) =
+                first_component(&x, point, self.max_iterations, self.tolerance)?;
             normalise(&mut dir, point, "the principal component")?;
             orient(&mut dir, pairs);
             // Scale: root-mean-square of the analysed rows projected on the component.

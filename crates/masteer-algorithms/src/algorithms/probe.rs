@@ -56,14 +56,21 @@ impl SteeringAlgorithm for LinearProbe {
             });
         }
         let layers = fit_per_layer(acts, self.site, self.name(), |point, pairs| {
-            let probe = logistic::fit(pairs.positive.view(), pairs.negative.view(), self.l2, self.max_iterations, point)?;
+            let probe = logistic::fit(
+                pairs.positive.view(),
+                pairs.negative.view(),
+                self.l2,
+                self.max_iterations,
+                point,
+            )?;
             let mut dir = probe.weights.clone();
             let norm = normalise(&mut dir, point, "the probe's weight vector")?;
             orient(&mut dir, pairs);
             let shift = pair_stats(pairs, &dir).margin.abs();
             let mut diag = layer_diagnostics(acts, point, &dir, norm);
             let held = acts.held_out(point).unwrap_or(pairs);
-            diag.probe_accuracy = Some(logistic::accuracy(&probe, held.positive.view(), held.negative.view()) as f32);
+            diag.probe_accuracy =
+                Some(logistic::accuracy(&probe, held.positive.view(), held.negative.view()) as f32);
             Ok(layer_vector(&dir, shift, diag))
         })?;
         Ok(SteeringVector {

@@ -6,7 +6,6 @@ use masteer_anchor::{AnchorSet, Decision};
 use masteer_datagen::{SampleKind, SteerSample};
 use masteer_models::{HookPoint, InterventionPlan, LoadedModel, SeqInput};
 
-
 use crate::error::{CoreError, Result};
 use crate::strategy::Strategy;
 
@@ -61,12 +60,19 @@ fn letter_token<B: Backend>(lm: &LoadedModel<B>, answer: &str) -> Result<u32> {
     // "(A)" tokenises as "(", "A", ")": the letter is the second token.
     match ids.as_slice() {
         [_, letter, ..] => Ok(*letter),
-        _ => Err(CoreError::InvalidInput(format!("answer {answer:?} is not an A/B letter"))),
+        _ => Err(CoreError::InvalidInput(format!(
+            "answer {answer:?} is not an A/B letter"
+        ))),
     }
 }
 
 /// Score A/B samples in batches of `batch`.
-pub fn score<B: Backend>(lm: &LoadedModel<B>, samples: &[&SteerSample], steering: Steering<'_>, batch: usize) -> Result<Vec<AbResult>> {
+pub fn score<B: Backend>(
+    lm: &LoadedModel<B>,
+    samples: &[&SteerSample],
+    steering: Steering<'_>,
+    batch: usize,
+) -> Result<Vec<AbResult>> {
     let open = lm.tokenizer.encode("(")?;
     let mut out = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(batch.max(1)) {
@@ -74,12 +80,18 @@ pub fn score<B: Backend>(lm: &LoadedModel<B>, samples: &[&SteerSample], steering
         let mut letters = Vec::with_capacity(chunk.len());
         for s in chunk {
             if s.kind != SampleKind::AbChoice {
-                return Err(CoreError::InvalidInput(format!("sample `{}` is not an A/B sample", s.id)));
+                return Err(CoreError::InvalidInput(format!(
+                    "sample `{}` is not an A/B sample",
+                    s.id
+                )));
             }
             let mut ids = lm.encode_chat(&s.prompt)?;
             let prompt_len = ids.len();
             ids.extend_from_slice(&open);
-            letters.push((letter_token(lm, &s.positive)?, letter_token(lm, &s.negative)?));
+            letters.push((
+                letter_token(lm, &s.positive)?,
+                letter_token(lm, &s.negative)?,
+            ));
             inputs.push(SeqInput {
                 tokens: ids,
                 prompt_len,
@@ -102,7 +114,11 @@ pub fn score<B: Backend>(lm: &LoadedModel<B>, samples: &[&SteerSample], steering
 /// Share of samples whose positive letter is more likely than the negative one
 /// (accuracy when the positive is the correct answer).
 pub fn accuracy(results: &[AbResult]) -> f64 {
-    results.iter().filter(|r| r.logp_positive > r.logp_negative).count() as f64 / results.len().max(1) as f64
+    results
+        .iter()
+        .filter(|r| r.logp_positive > r.logp_negative)
+        .count() as f64
+        / results.len().max(1) as f64
 }
 
 /// Mean of [`AbResult::positive_share`].

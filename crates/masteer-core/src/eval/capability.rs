@@ -37,12 +37,19 @@ fn softmax(row: &[f32]) -> Vec<f64> {
 
 /// Mean over every position of the neutral prompts of `KL(unsteered ‖ steered)` of the
 /// next-token distributions (nats).
-pub fn kl_to_unsteered<B: Backend>(lm: &LoadedModel<B>, prompts: &[&str], steering: Steering<'_>) -> Result<f64> {
+pub fn kl_to_unsteered<B: Backend>(
+    lm: &LoadedModel<B>,
+    prompts: &[&str],
+    steering: Steering<'_>,
+) -> Result<f64> {
     let inputs: Vec<SeqInput> = prompts
         .iter()
         .map(|p| Ok(SeqInput::prompt(lm.encode_chat(&[ChatMessage::user(*p)])?)))
         .collect::<Result<_>>()?;
-    let positions: Vec<Vec<usize>> = inputs.iter().map(|s| (0..s.tokens.len()).collect()).collect();
+    let positions: Vec<Vec<usize>> = inputs
+        .iter()
+        .map(|s| (0..s.tokens.len()).collect())
+        .collect();
     let (base, _) = logits_at(lm, inputs.clone(), &positions, Steering::None)?;
     let (steered, _) = logits_at(lm, inputs, &positions, steering)?;
     let mut total = 0.0;
@@ -50,7 +57,12 @@ pub fn kl_to_unsteered<B: Backend>(lm: &LoadedModel<B>, prompts: &[&str], steeri
     for (b_seq, s_seq) in base.iter().zip(&steered) {
         for (b, s) in b_seq.iter().zip(s_seq) {
             let (p, q) = (softmax(b), softmax(s));
-            total += p.iter().zip(&q).filter(|(pi, _)| **pi > 0.0).map(|(pi, qi)| pi * (pi / qi.max(1e-300)).ln()).sum::<f64>();
+            total += p
+                .iter()
+                .zip(&q)
+                .filter(|(pi, _)| **pi > 0.0)
+                .map(|(pi, qi)| pi * (pi / qi.max(1e-300)).ln())
+                .sum::<f64>();
             n += 1;
         }
     }
@@ -58,13 +70,28 @@ pub fn kl_to_unsteered<B: Backend>(lm: &LoadedModel<B>, prompts: &[&str], steeri
 }
 
 /// Perplexity of `text` (no chat template) under a steering.
-pub fn perplexity<B: Backend>(lm: &LoadedModel<B>, text: &str, steering: Steering<'_>) -> Result<f64> {
+pub fn perplexity<B: Backend>(
+    lm: &LoadedModel<B>,
+    text: &str,
+    steering: Steering<'_>,
+) -> Result<f64> {
     let ids = lm.tokenizer.encode(text)?;
     if ids.len() < 2 {
-        return Err(CoreError::InvalidInput("perplexity needs at least two tokens".into()));
+        return Err(CoreError::InvalidInput(
+            "perplexity needs at least two tokens".into(),
+        ));
     }
     let positions = vec![(0..ids.len() - 1).collect::<Vec<_>>()];
-    let (rows, _) = logits_at(lm, vec![SeqInput::prompt(ids.clone())], &positions, steering)?;
-    let nll: f64 = rows[0].iter().zip(&ids[1..]).map(|(row, &next)| -(log_prob(row, next) as f64)).sum();
+    let (rows, _) = logits_at(
+        lm,
+        vec![SeqInput::prompt(ids.clone())],
+        &positions,
+        steering,
+    )?;
+    let nll: f64 = rows[0]
+        .iter()
+        .zip(&ids[1..])
+        .map(|(row, &next)| -(log_prob(row, next) as f64))
+        .sum();
     Ok((nll / (ids.len() - 1) as f64).exp())
 }

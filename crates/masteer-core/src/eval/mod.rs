@@ -3,8 +3,10 @@
 
 pub mod ab;
 pub mod capability;
+pub mod plot;
 pub mod refusal;
 pub mod report;
+pub mod suite;
 pub mod truthfulqa;
 
 use burn::tensor::backend::Backend;
@@ -15,6 +17,9 @@ use crate::adaptive::AdaptiveDecider;
 use crate::error::Result;
 pub use ab::Steering;
 
+/// Logits per sequence and position, with each sequence's adaptive decision.
+pub type LogitsAndDecisions = (Vec<Vec<Vec<f32>>>, Vec<Option<Decision>>);
+
 /// Logits at chosen positions under a steering, with the adaptive decisions (one per
 /// sequence) when steering is adaptive. A fixed plan is attached to every sequence.
 pub fn logits_at<B: Backend>(
@@ -22,10 +27,14 @@ pub fn logits_at<B: Backend>(
     mut inputs: Vec<SeqInput>,
     positions: &[Vec<usize>],
     steering: Steering<'_>,
-) -> Result<(Vec<Vec<Vec<f32>>>, Vec<Option<Decision>>)> {
+) -> Result<LogitsAndDecisions> {
     let n = inputs.len();
     match steering {
-        Steering::Adaptive { anchors, strategies, point } => {
+        Steering::Adaptive {
+            anchors,
+            strategies,
+            point,
+        } => {
             let mut decider = AdaptiveDecider::new(anchors, strategies, point);
             let mut hooks = Hooks::none().with_decider(&mut decider);
             let l = lm.model.logits_at(inputs, positions, &mut hooks)?;
@@ -36,9 +45,15 @@ pub fn logits_at<B: Backend>(
             for i in &mut inputs {
                 i.plan = Some(plan.clone());
             }
-            Ok((lm.model.logits_at(inputs, positions, &mut Hooks::none())?, vec![None; n]))
+            Ok((
+                lm.model.logits_at(inputs, positions, &mut Hooks::none())?,
+                vec![None; n],
+            ))
         }
-        Steering::None => Ok((lm.model.logits_at(inputs, positions, &mut Hooks::none())?, vec![None; n])),
+        Steering::None => Ok((
+            lm.model.logits_at(inputs, positions, &mut Hooks::none())?,
+            vec![None; n],
+        )),
     }
 }
 

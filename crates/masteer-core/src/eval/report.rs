@@ -48,7 +48,8 @@ pub struct EvalReport {
 }
 
 fn cell(v: Option<f64>, digits: usize) -> String {
-    v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "–".into())
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "–".into())
 }
 
 impl EvalReport {
@@ -58,7 +59,12 @@ impl EvalReport {
         s.push_str("| condition | behaviour ↑ | MMLU A/B ↑ | KL ↓ | perplexity ↓ | TQA MC1 ↑ | TQA MC2 ↑ | refusal (harmful) | refusal (safe) ↓ | decisions |\n");
         s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for c in &self.conditions {
-            let d = c.decisions.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ");
+            let d = c
+                .decisions
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             s.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 c.condition,
@@ -82,9 +88,13 @@ impl EvalReport {
 
     /// Write `report.json` and `report.md` into `dir` (atomically each).
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| CoreError::InvalidInput(format!("cannot encode the report: {e}")))?;
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| CoreError::InvalidInput(format!("cannot encode the report: {e}")))?;
         masteer_types::fsutil::write_bytes_atomic(&dir.join("report.json"), &json)?;
-        masteer_types::fsutil::write_bytes_atomic(&dir.join("report.md"), self.to_markdown().as_bytes())?;
+        masteer_types::fsutil::write_bytes_atomic(
+            &dir.join("report.md"),
+            self.to_markdown().as_bytes(),
+        )?;
         Ok(())
     }
 }

@@ -22,7 +22,12 @@ pub struct McScores {
     pub questions: usize,
 }
 
-fn choice_logprobs<B: Backend>(lm: &LoadedModel<B>, question: &str, choices: &[(String, bool)], steering: Steering<'_>) -> Result<Vec<f64>> {
+fn choice_logprobs<B: Backend>(
+    lm: &LoadedModel<B>,
+    question: &str,
+    choices: &[(String, bool)],
+    steering: Steering<'_>,
+) -> Result<Vec<f64>> {
     let prompt = lm.encode_chat(&[ChatMessage::user(question)])?;
     let mut requests = Vec::with_capacity(choices.len());
     for (c, _) in choices {
@@ -36,7 +41,11 @@ fn choice_logprobs<B: Backend>(lm: &LoadedModel<B>, question: &str, choices: &[(
         });
     }
     let scores = match steering {
-        Steering::Adaptive { anchors, strategies, point } => {
+        Steering::Adaptive {
+            anchors,
+            strategies,
+            point,
+        } => {
             let mut decider = AdaptiveDecider::new(anchors, strategies, point);
             let mut hooks = Hooks::none().with_decider(&mut decider);
             lm.model.score(&requests, &mut hooks)?
@@ -47,12 +56,21 @@ fn choice_logprobs<B: Backend>(lm: &LoadedModel<B>, question: &str, choices: &[(
 }
 
 /// MC1 and MC2 of the first `limit` questions.
-pub fn mc_scores<B: Backend>(lm: &LoadedModel<B>, questions: &[McQuestion], limit: usize, steering: Steering<'_>) -> Result<McScores> {
+pub fn mc_scores<B: Backend>(
+    lm: &LoadedModel<B>,
+    questions: &[McQuestion],
+    limit: usize,
+    steering: Steering<'_>,
+) -> Result<McScores> {
     let qs = &questions[..limit.min(questions.len())];
     let (mut mc1, mut mc2) = (0.0, 0.0);
     for q in qs {
         let l1 = choice_logprobs(lm, &q.question, &q.mc1, steering)?;
-        let best = l1.iter().enumerate().fold((0, f64::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
+        let best =
+            l1.iter().enumerate().fold(
+                (0, f64::NEG_INFINITY),
+                |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+            );
         if q.mc1[best.0].1 {
             mc1 += 1.0;
         }
@@ -60,7 +78,12 @@ pub fn mc_scores<B: Backend>(lm: &LoadedModel<B>, questions: &[McQuestion], limi
         let max = l2.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let p: Vec<f64> = l2.iter().map(|x| (x - max).exp()).collect();
         let total: f64 = p.iter().sum();
-        let truth: f64 = p.iter().zip(&q.mc2).filter(|(_, c)| c.1).map(|(x, _)| x).sum();
+        let truth: f64 = p
+            .iter()
+            .zip(&q.mc2)
+            .filter(|(_, c)| c.1)
+            .map(|(x, _)| x)
+            .sum();
         mc2 += truth / total;
     }
     let n = qs.len().max(1) as f64;

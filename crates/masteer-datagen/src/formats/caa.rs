@@ -31,8 +31,9 @@ pub enum Wanted {
 
 /// Parse a CAA A/B file. Errors name the item index when letters are malformed.
 pub fn parse(text: &str, origin: &str) -> Result<Vec<CaaItem>> {
-    let items: Vec<CaaItem> = serde_json::from_str(text)
-        .map_err(|e| DatagenError::format(origin, Some(e.line()), format!("not a CAA A/B list: {e}")))?;
+    let items: Vec<CaaItem> = serde_json::from_str(text).map_err(|e| {
+        DatagenError::format(origin, Some(e.line()), format!("not a CAA A/B list: {e}"))
+    })?;
     for (i, it) in items.iter().enumerate() {
         let (m, n) = (
             SteerSample::letter(&it.answer_matching_behavior),
@@ -52,7 +53,23 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<CaaItem>> {
             }
         }
         if it.question.trim().is_empty() {
-            return Err(DatagenError::format(origin, None, format!("item {i}: empty question")));
+            return Err(DatagenError::format(
+                origin,
+                None,
+                format!("item {i}: empty question"),
+            ));
+        }
+        for answer in [
+            &it.answer_matching_behavior,
+            &it.answer_not_matching_behavior,
+        ] {
+            if !it.question.contains(answer.trim()) {
+                return Err(DatagenError::format(
+                    origin,
+                    None,
+                    format!("item {i}: answer {answer:?} is not one of the question's choices"),
+                ));
+            }
         }
     }
     Ok(items)
@@ -71,10 +88,22 @@ pub fn to_samples(items: &[CaaItem], wanted: Wanted, source: &str) -> Vec<SteerS
         .enumerate()
         .map(|(i, it)| {
             let (pos, neg) = match wanted {
-                Wanted::NotMatching => (&it.answer_not_matching_behavior, &it.answer_matching_behavior),
-                Wanted::Matching => (&it.answer_matching_behavior, &it.answer_not_matching_behavior),
+                Wanted::NotMatching => (
+                    &it.answer_not_matching_behavior,
+                    &it.answer_matching_behavior,
+                ),
+                Wanted::Matching => (
+                    &it.answer_matching_behavior,
+                    &it.answer_not_matching_behavior,
+                ),
             };
-            let mut s = SteerSample::new(format!("{source}/{i}"), it.question.clone(), pos.trim(), neg.trim(), SampleKind::AbChoice);
+            let mut s = SteerSample::new(
+                format!("{source}/{i}"),
+                it.question.clone(),
+                pos.trim(),
+                neg.trim(),
+                SampleKind::AbChoice,
+            );
             s.provenance = Provenance {
                 source: source.to_string(),
                 generator: None,
@@ -105,17 +134,37 @@ pub struct PromptAbItem {
 pub fn load_prompt_ab(path: &Path, source: &str) -> Result<Vec<SteerSample>> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| DatagenError::io("reading", path, e))?;
-    let items: Vec<PromptAbItem> = serde_json::from_str(&text)
-        .map_err(|e| DatagenError::format(&origin, Some(e.line()), format!("not a CAA prompt/correct/incorrect list: {e}")))?;
+    let items: Vec<PromptAbItem> = serde_json::from_str(&text).map_err(|e| {
+        DatagenError::format(
+            &origin,
+            Some(e.line()),
+            format!("not a CAA prompt/correct/incorrect list: {e}"),
+        )
+    })?;
     items
         .iter()
         .enumerate()
         .map(|(i, it)| {
-            match (SteerSample::letter(&it.correct), SteerSample::letter(&it.incorrect)) {
+            match (
+                SteerSample::letter(&it.correct),
+                SteerSample::letter(&it.incorrect),
+            ) {
                 (Some(a), Some(b)) if a != b => {}
-                _ => return Err(DatagenError::format(&origin, None, format!("item {i}: answers are not two different letters"))),
+                _ => {
+                    return Err(DatagenError::format(
+                        &origin,
+                        None,
+                        format!("item {i}: answers are not two different letters"),
+                    ))
+                }
             }
-            let mut s = SteerSample::new(format!("{source}/{i}"), it.prompt.clone(), it.correct.trim(), it.incorrect.trim(), SampleKind::AbChoice);
+            let mut s = SteerSample::new(
+                format!("{source}/{i}"),
+                it.prompt.clone(),
+                it.correct.trim(),
+                it.incorrect.trim(),
+                SampleKind::AbChoice,
+            );
             s.provenance.source = source.to_string();
             Ok(s)
         })
@@ -131,10 +180,16 @@ mod tests {
         let ok = r#"[{"question": "Q?\n (A) yes\n (B) no", "answer_matching_behavior": "(A)", "answer_not_matching_behavior": "(B)"}]"#;
         let items = parse(ok, "t").unwrap();
         let s = to_samples(&items, Wanted::NotMatching, "caa/x");
-        assert_eq!((s[0].positive.as_str(), s[0].negative.as_str()), ("(B)", "(A)"));
+        assert_eq!(
+            (s[0].positive.as_str(), s[0].negative.as_str()),
+            ("(B)", "(A)")
+        );
         assert_eq!(s[0].id, "caa/x/0");
         let same = ok.replace("\"(B)\"", "\"(A)\"");
-        assert!(parse(&same, "t").unwrap_err().to_string().contains("item 0"));
+        assert!(parse(&same, "t")
+            .unwrap_err()
+            .to_string()
+            .contains("item 0"));
         let word = ok.replace("\"(B)\"", "\"no\"");
         assert!(parse(&word, "t").is_err());
         let e = parse("[{\"question\": 1}", "t.json").unwrap_err();
@@ -149,13 +204,26 @@ mod real_files {
 
     #[test]
     fn row_counts_match_the_files() {
-        assert_eq!(load(&corpora::caa_generate("sycophancy")).unwrap().len(), 1000);
+        assert_eq!(
+            load(&corpora::caa_generate("sycophancy")).unwrap().len(),
+            1000
+        );
         assert_eq!(load(&corpora::caa_test("sycophancy")).unwrap().len(), 50);
         for b in corpora::CAA_BEHAVIOURS {
             assert!(!load(&corpora::caa_generate(b)).unwrap().is_empty(), "{b}");
             assert_eq!(load(&corpora::caa_test(b)).unwrap().len(), 50, "{b}");
         }
-        assert_eq!(load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu").unwrap().len(), 570);
-        assert_eq!(load_prompt_ab(&corpora::caa_test("truthfulqa"), "tqa").unwrap().len(), 817);
+        assert_eq!(
+            load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu")
+                .unwrap()
+                .len(),
+            570
+        );
+        assert_eq!(
+            load_prompt_ab(&corpora::caa_test("truthfulqa"), "tqa")
+                .unwrap()
+                .len(),
+            817
+        );
     }
 }

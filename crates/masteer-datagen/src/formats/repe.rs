@@ -23,23 +23,35 @@ pub struct Fact {
 /// The honest persona instruction.
 pub const HONEST: &str = "Pretend you're an honest person making statements about the world.";
 /// The untruthful persona instruction.
-pub const UNTRUTHFUL: &str = "Pretend you're an untruthful person making statements about the world.";
+pub const UNTRUTHFUL: &str =
+    "Pretend you're an untruthful person making statements about the world.";
 
 /// Read `facts_true_false.csv` (`statement,label`). Errors name the line.
 pub fn load(path: &Path) -> Result<Vec<Fact>> {
     let origin = path.display().to_string();
-    let mut r = csv::Reader::from_path(path).map_err(|e| DatagenError::format(&origin, None, e.to_string()))?;
+    let mut r = csv::Reader::from_path(path)
+        .map_err(|e| DatagenError::format(&origin, None, e.to_string()))?;
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
         let line = i + 2;
         let rec = rec.map_err(|e| DatagenError::format(&origin, Some(line), e.to_string()))?;
         let (Some(st), Some(label)) = (rec.get(0), rec.get(1)) else {
-            return Err(DatagenError::format(&origin, Some(line), "expected `statement,label`"));
+            return Err(DatagenError::format(
+                &origin,
+                Some(line),
+                "expected `statement,label`",
+            ));
         };
         let true_ = match label.trim() {
             "1" => true,
             "0" => false,
-            other => return Err(DatagenError::format(&origin, Some(line), format!("label `{other}` is not 0 or 1"))),
+            other => {
+                return Err(DatagenError::format(
+                    &origin,
+                    Some(line),
+                    format!("label `{other}` is not 0 or 1"),
+                ))
+            }
         };
         out.push(Fact {
             statement: st.to_string(),
@@ -62,7 +74,13 @@ pub fn persona_pairs(facts: &[Fact], source: &str) -> Vec<SteerSample> {
             }
             let keep = ((words.len() as f64 * 0.6).ceil() as usize).clamp(2, words.len());
             let truncated = words[..keep].join(" ");
-            let mut s = SteerSample::new(format!("{source}/{i}"), HONEST, truncated.clone(), truncated, SampleKind::FreeText);
+            let mut s = SteerSample::new(
+                format!("{source}/{i}"),
+                HONEST,
+                truncated.clone(),
+                truncated,
+                SampleKind::FreeText,
+            );
             s.negative_prompt = Some(vec![ChatMessage::user(UNTRUTHFUL)]);
             s.provenance.source = source.to_string();
             Some(s)

@@ -37,9 +37,13 @@ pub struct ToxigenSentence {
     pub text: String,
 }
 
-fn records(path: &Path) -> Result<(Vec<String>, Vec<(usize, csv::StringRecord)>)> {
+/// A CSV file's header names and its rows, each with its 1-based line number.
+type Records = (Vec<String>, Vec<(usize, csv::StringRecord)>);
+
+fn records(path: &Path) -> Result<Records> {
     let origin = path.display().to_string();
-    let mut r = csv::Reader::from_path(path).map_err(|e| DatagenError::format(&origin, None, e.to_string()))?;
+    let mut r = csv::Reader::from_path(path)
+        .map_err(|e| DatagenError::format(&origin, None, e.to_string()))?;
     let headers = r
         .headers()
         .map_err(|e| DatagenError::format(&origin, Some(1), e.to_string()))?
@@ -48,7 +52,10 @@ fn records(path: &Path) -> Result<(Vec<String>, Vec<(usize, csv::StringRecord)>)
         .collect();
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
-        out.push((i + 2, rec.map_err(|e| DatagenError::format(&origin, Some(i + 2), e.to_string()))?));
+        out.push((
+            i + 2,
+            rec.map_err(|e| DatagenError::format(&origin, Some(i + 2), e.to_string()))?,
+        ));
     }
     Ok((headers, out))
 }
@@ -64,13 +71,23 @@ fn column(headers: &[String], name: &str, origin: &str) -> Result<usize> {
 pub fn load_xstest(path: &Path) -> Result<Vec<XsTestPrompt>> {
     let origin = path.display().to_string();
     let (h, rows) = records(path)?;
-    let (p, t, l) = (column(&h, "prompt", &origin)?, column(&h, "type", &origin)?, column(&h, "label", &origin)?);
+    let (p, t, l) = (
+        column(&h, "prompt", &origin)?,
+        column(&h, "type", &origin)?,
+        column(&h, "label", &origin)?,
+    );
     rows.into_iter()
         .map(|(line, r)| {
             let safe = match r.get(l) {
                 Some("safe") => true,
                 Some("unsafe") => false,
-                other => return Err(DatagenError::format(&origin, Some(line), format!("label {other:?} is not safe/unsafe"))),
+                other => {
+                    return Err(DatagenError::format(
+                        &origin,
+                        Some(line),
+                        format!("label {other:?} is not safe/unsafe"),
+                    ))
+                }
             };
             Ok(XsTestPrompt {
                 prompt: r.get(p).unwrap_or_default().to_string(),
@@ -114,7 +131,10 @@ pub fn load_toxigen(dir: &Path) -> Result<Vec<ToxigenSentence>> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let stem = f.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let stem = f
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
         let (hateful, rest) = if let Some(r) = stem.strip_prefix("hate_") {
             (true, r)
         } else if let Some(r) = stem.strip_prefix("neutral_") {
@@ -145,7 +165,12 @@ mod tests {
         let x = load_xstest(&data_dir().join("xstest/xstest_prompts.csv")).unwrap();
         assert_eq!(x.len(), 450);
         assert_eq!(x.iter().filter(|p| p.safe).count(), 250);
-        assert_eq!(load_advbench(&data_dir().join("advbench/harmful_behaviors.csv")).unwrap().len(), 520);
+        assert_eq!(
+            load_advbench(&data_dir().join("advbench/harmful_behaviors.csv"))
+                .unwrap()
+                .len(),
+            520
+        );
         let t = load_toxigen(&data_dir().join("toxigen/demonstrations")).unwrap();
         assert!(t.iter().any(|s| s.hateful) && t.iter().any(|s| !s.hateful));
         assert!(t.iter().any(|s| s.group == "black"));

@@ -32,22 +32,37 @@ struct McRaw {
 /// (JSON objects carry no order); each question must have exactly one MC1 truth and
 /// at least one true and one false MC2 answer.
 pub fn parse_mc(text: &str, origin: &str) -> Result<Vec<McQuestion>> {
-    let raw: Vec<McRaw> = serde_json::from_str(text)
-        .map_err(|e| DatagenError::format(origin, Some(e.line()), format!("not a TruthfulQA MC list: {e}")))?;
+    let raw: Vec<McRaw> = serde_json::from_str(text).map_err(|e| {
+        DatagenError::format(
+            origin,
+            Some(e.line()),
+            format!("not a TruthfulQA MC list: {e}"),
+        )
+    })?;
     raw.into_iter()
         .enumerate()
         .map(|(i, r)| {
-            let conv = |m: BTreeMap<String, u8>| m.into_iter().map(|(k, v)| (k, v == 1)).collect::<Vec<_>>();
+            let conv = |m: BTreeMap<String, u8>| {
+                m.into_iter().map(|(k, v)| (k, v == 1)).collect::<Vec<_>>()
+            };
             let q = McQuestion {
                 question: r.question,
                 mc1: conv(r.mc1_targets),
                 mc2: conv(r.mc2_targets),
             };
             if q.mc1.iter().filter(|c| c.1).count() != 1 {
-                return Err(DatagenError::format(origin, None, format!("question {i}: MC1 needs exactly one true answer")));
+                return Err(DatagenError::format(
+                    origin,
+                    None,
+                    format!("question {i}: MC1 needs exactly one true answer"),
+                ));
             }
             if !q.mc2.iter().any(|c| c.1) || !q.mc2.iter().any(|c| !c.1) {
-                return Err(DatagenError::format(origin, None, format!("question {i}: MC2 needs true and false answers")));
+                return Err(DatagenError::format(
+                    origin,
+                    None,
+                    format!("question {i}: MC2 needs true and false answers"),
+                ));
             }
             Ok(q)
         })
@@ -81,11 +96,17 @@ pub struct CsvRow {
 
 /// Read `TruthfulQA.csv` (either version). Errors name the line.
 pub fn load_csv(path: &Path) -> Result<Vec<CsvRow>> {
-    let origin = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| DatagenError::io("reading", path, e))?;
+    read_csv(file, &path.display().to_string())
+}
+
+/// Parse TruthfulQA CSV text from any reader; `origin` names it in errors, which name
+/// the line.
+pub fn read_csv(reader: impl std::io::Read, origin: &str) -> Result<Vec<CsvRow>> {
+    let origin = origin.to_string();
     let mut r = csv::ReaderBuilder::new()
         .has_headers(true)
-        .from_path(path)
-        .map_err(|e| DatagenError::format(&origin, None, e.to_string()))?;
+        .from_reader(reader);
     let headers: Vec<String> = r
         .headers()
         .map_err(|e| DatagenError::format(&origin, Some(1), e.to_string()))?
@@ -93,7 +114,11 @@ pub fn load_csv(path: &Path) -> Result<Vec<CsvRow>> {
         .map(|h| h.trim_start_matches('\u{feff}').to_string())
         .collect();
     let col = |name: &str| headers.iter().position(|h| h == name);
-    let need = |name: &str| col(name).ok_or_else(|| DatagenError::format(&origin, Some(1), format!("missing column `{name}`")));
+    let need = |name: &str| {
+        col(name).ok_or_else(|| {
+            DatagenError::format(&origin, Some(1), format!("missing column `{name}`"))
+        })
+    };
     let (ty, cat, q, best, cor, inc) = (
         need("Type")?,
         need("Category")?,
@@ -103,12 +128,24 @@ pub fn load_csv(path: &Path) -> Result<Vec<CsvRow>> {
         need("Incorrect Answers")?,
     );
     let best_inc = col("Best Incorrect Answer");
-    let split = |s: &str| s.split(';').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect::<Vec<_>>();
+    let split = |s: &str| {
+        s.split(';')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect::<Vec<_>>()
+    };
     let mut out = Vec::new();
     for (i, rec) in r.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.map_err(|e| DatagenError::format(&origin, Some(line), e.to_string()))?;
-        let get = |c: usize| rec.get(c).map(str::to_string).ok_or_else(|| DatagenError::format(&origin, Some(line), format!("row has {} fields", rec.len())));
+        let rec = rec.map_err(|e| {
+            let line = e.position().map(|p| p.line() as usize).unwrap_or(i + 2);
+            DatagenError::format(&origin, Some(line), e.to_string())
+        })?;
+        let line = rec.position().map(|p| p.line() as usize).unwrap_or(i + 2);
+        let get = |c: usize| {
+            rec.get(c).map(str::to_string).ok_or_else(|| {
+                DatagenError::format(&origin, Some(line), format!("row has {} fields", rec.len()))
+            })
+        };
         let incorrect = split(&get(inc)?);
         let best_incorrect = match best_inc {
             Some(c) => get(c)?,
@@ -123,8 +160,15 @@ pub fn load_csv(path: &Path) -> Result<Vec<CsvRow>> {
             correct: split(&get(cor)?),
             incorrect,
         };
-        if row.question.trim().is_empty() || row.best_answer.trim().is_empty() || row.best_incorrect.trim().is_empty() {
-            return Err(DatagenError::format(&origin, Some(line), "empty question or answer"));
+        if row.question.trim().is_empty()
+            || row.best_answer.trim().is_empty()
+            || row.best_incorrect.trim().is_empty()
+        {
+            return Err(DatagenError::format(
+                &origin,
+                Some(line),
+                "empty question or answer",
+            ));
         }
         out.push(row);
     }
@@ -137,7 +181,13 @@ pub fn to_samples(rows: &[CsvRow], source: &str) -> Vec<SteerSample> {
     rows.iter()
         .enumerate()
         .map(|(i, r)| {
-            let mut s = SteerSample::new(format!("{source}/{i}"), r.question.clone(), r.best_answer.clone(), r.best_incorrect.clone(), SampleKind::FreeText);
+            let mut s = SteerSample::new(
+                format!("{source}/{i}"),
+                r.question.clone(),
+                r.best_answer.clone(),
+                r.best_incorrect.clone(),
+                SampleKind::FreeText,
+            );
             s.provenance.source = source.to_string();
             s
         })
@@ -156,7 +206,10 @@ mod tests {
         assert_eq!(load_mc(&d.join("mc_task.json")).unwrap().len(), 790);
         let v1 = load_csv(&d.join("v1/TruthfulQA.csv")).unwrap();
         assert_eq!(v1.len(), 817);
-        assert_eq!(v1[0].question, "What happens to you if you eat watermelon seeds?");
+        assert_eq!(
+            v1[0].question,
+            "What happens to you if you eat watermelon seeds?"
+        );
         assert_eq!(load_csv(&d.join("TruthfulQA.csv")).unwrap().len(), 790);
         let s = to_samples(&v1, "tqa");
         assert_ne!(s[0].positive, s[0].negative);
@@ -170,7 +223,14 @@ mod tests {
         let e = load_csv(&p).unwrap_err().to_string();
         assert!(e.contains("line 3"), "{e}");
         std::fs::write(&p, "Type,Question\nA,B\n").unwrap();
-        assert!(load_csv(&p).unwrap_err().to_string().contains("missing column"));
-        assert!(parse_mc("[{\"question\": \"q\", \"mc1_targets\": {\"a\": 0}, \"mc2_targets\": {}}]", "x").is_err());
+        assert!(load_csv(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("missing column"));
+        assert!(parse_mc(
+            "[{\"question\": \"q\", \"mc1_targets\": {\"a\": 0}, \"mc2_targets\": {}}]",
+            "x"
+        )
+        .is_err());
     }
 }

@@ -121,10 +121,11 @@ fn jaccard(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
 fn option_texts(prompt: &str) -> Option<(String, String)> {
     let lines: Vec<&str> = prompt.lines().collect();
     let get = |tag: &str| {
-        lines
-            .iter()
-            .rev()
-            .find_map(|l| l.trim_start().strip_prefix(tag).map(|r| r.trim().to_string()))
+        lines.iter().rev().find_map(|l| {
+            l.trim_start()
+                .strip_prefix(tag)
+                .map(|r| r.trim().to_string())
+        })
     };
     Some((get("(A)")?, get("(B)")?))
 }
@@ -144,8 +145,22 @@ impl Reviewer {
     pub fn new(config: ReviewConfig, topic_text: &str) -> Self {
         // Words any pair about any issue would share say nothing about the topic.
         const GENERIC: [&str; 16] = [
-            "assistant", "user", "users", "model", "answer", "answers", "reply", "says", "said", "instead", "them", "they", "their",
-            "should", "would", "example",
+            "assistant",
+            "user",
+            "users",
+            "model",
+            "answer",
+            "answers",
+            "reply",
+            "says",
+            "said",
+            "instead",
+            "them",
+            "they",
+            "their",
+            "should",
+            "would",
+            "example",
         ];
         let topic = norm_words(topic_text)
             .into_iter()
@@ -163,23 +178,36 @@ impl Reviewer {
     /// The rule-based reasons to reject a pair (empty: it passes the rules).
     pub fn check(&self, s: &SteerSample, written: bool) -> Vec<RejectReason> {
         let mut r = Vec::new();
-        let prompt: String = s.prompt.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n");
+        let prompt: String = s
+            .prompt
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
         let malformed = prompt.trim().is_empty()
             || s.positive.trim().is_empty()
             || s.negative.trim().is_empty()
             || match s.kind {
                 SampleKind::AbChoice => {
-                    SteerSample::letter(&s.positive).is_none() || SteerSample::letter(&s.negative).is_none() || option_texts(&prompt).is_none()
+                    SteerSample::letter(&s.positive).is_none()
+                        || SteerSample::letter(&s.negative).is_none()
+                        || option_texts(&prompt).is_none()
                 }
                 SampleKind::FreeText => false,
             };
         // An answer (or option) that contains the user's message, or is contained in it,
         // echoes the prompt instead of answering it.
-        let user_words = norm_words(&s.prompt.last().map(|m| m.content.clone()).unwrap_or_default());
+        let user_words = norm_words(
+            &s.prompt
+                .last()
+                .map(|m| m.content.clone())
+                .unwrap_or_default(),
+        );
         let user_text = user_words.join(" ");
         let echoes = |a: &str| {
             let w = norm_words(a).join(" ");
-            w.len() > 12 && (user_text.contains(&w) || (user_words.len() > 3 && w.contains(&user_text)))
+            w.len() > 12
+                && (user_text.contains(&w) || (user_words.len() > 3 && w.contains(&user_text)))
         };
         let echo = match s.kind {
             SampleKind::FreeText => echoes(&s.positive) || echoes(&s.negative),
@@ -197,7 +225,9 @@ impl Reviewer {
             r.push(RejectReason::Malformed);
             return r;
         }
-        if s.positive.trim() == s.negative.trim() && s.negative_conversation() == s.prompt.as_slice() {
+        if s.positive.trim() == s.negative.trim()
+            && s.negative_conversation() == s.prompt.as_slice()
+        {
             r.push(RejectReason::SameAnswers);
         }
         if let SampleKind::AbChoice = s.kind {
@@ -207,12 +237,21 @@ impl Reviewer {
                 }
             }
         }
-        let key = format!("{}\u{1}{}\u{1}{}", norm_words(&prompt).join(" "), s.positive.trim(), s.negative.trim());
+        let key = format!(
+            "{}\u{1}{}\u{1}{}",
+            norm_words(&prompt).join(" "),
+            s.positive.trim(),
+            s.negative.trim()
+        );
         if self.seen.contains(&key) {
             r.push(RejectReason::Duplicate);
         } else {
             let g = trigrams(&prompt);
-            if self.accepted_grams.iter().any(|a| jaccard(a, &g) >= self.config.near_duplicate) {
+            if self
+                .accepted_grams
+                .iter()
+                .any(|a| jaccard(a, &g) >= self.config.near_duplicate)
+            {
                 r.push(RejectReason::NearDuplicate);
             }
         }
@@ -227,7 +266,10 @@ impl Reviewer {
             r.push(RejectReason::LengthUnbalanced);
         }
         if written && self.config.check_topic && !self.topic.is_empty() {
-            let words: HashSet<String> = norm_words(&format!("{prompt} {} {}", s.positive, s.negative)).into_iter().collect();
+            let words: HashSet<String> =
+                norm_words(&format!("{prompt} {} {}", s.positive, s.negative))
+                    .into_iter()
+                    .collect();
             if words.is_disjoint(&self.topic) {
                 r.push(RejectReason::OffTopic);
             }
@@ -237,18 +279,49 @@ impl Reviewer {
 
     /// Ask the generator which reply shows the good behaviour (written A/B and free-text
     /// pairs). `true` when it picks the positive answer.
-    pub fn judge(&self, generator: &dyn TextGenerator, prompts: &Prompts, good: &str, s: &SteerSample, seed: u64) -> Result<bool> {
-        let user: String = s.prompt.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n");
+    pub fn judge(
+        &self,
+        generator: &dyn TextGenerator,
+        prompts: &Prompts,
+        good: &str,
+        s: &SteerSample,
+        seed: u64,
+    ) -> Result<bool> {
+        let user: String = s
+            .prompt
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
         let (pos, neg) = match s.kind {
             SampleKind::FreeText => (s.positive.clone(), s.negative.clone()),
             SampleKind::AbChoice => (s.positive.clone(), s.negative.clone()),
         };
         // Put the positive first or second depending on the seed, so a judge that always
         // says "1" is not rewarded.
-        let first_is_pos = seed % 2 == 0;
-        let (first, second) = if first_is_pos { (&pos, &neg) } else { (&neg, &pos) };
-        let prompt = fill(&prompts.judge, &[("good", good), ("user", &user), ("first", first), ("second", second)]);
-        let reply = generator.generate(&[ChatMessage::user(prompt)], &GenOptions { max_tokens: 4, temperature: 0.0, seed })?;
+        let first_is_pos = seed.is_multiple_of(2);
+        let (first, second) = if first_is_pos {
+            (&pos, &neg)
+        } else {
+            (&neg, &pos)
+        };
+        let prompt = fill(
+            &prompts.judge,
+            &[
+                ("good", good),
+                ("user", &user),
+                ("first", first),
+                ("second", second),
+            ],
+        );
+        let reply = generator.generate(
+            &[ChatMessage::user(prompt)],
+            &GenOptions {
+                max_tokens: 4,
+                temperature: 0.0,
+                seed,
+            },
+        )?;
         let picked_first = reply.trim_start().starts_with('1');
         let picked_second = reply.trim_start().starts_with('2');
         Ok((picked_first && first_is_pos) || (picked_second && !first_is_pos))
@@ -259,12 +332,26 @@ impl Reviewer {
         self.report.considered += 1;
         let accepted = reasons.is_empty();
         for reason in &reasons {
-            *self.report.rejected.entry(reason.name().to_string()).or_insert(0) += 1;
+            *self
+                .report
+                .rejected
+                .entry(reason.name().to_string())
+                .or_insert(0) += 1;
         }
         if accepted {
             self.report.accepted += 1;
-            let prompt: String = s.prompt.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\n");
-            self.seen.insert(format!("{}\u{1}{}\u{1}{}", norm_words(&prompt).join(" "), s.positive.trim(), s.negative.trim()));
+            let prompt: String = s
+                .prompt
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            self.seen.insert(format!(
+                "{}\u{1}{}\u{1}{}",
+                norm_words(&prompt).join(" "),
+                s.positive.trim(),
+                s.negative.trim()
+            ));
             self.accepted_grams.push(trigrams(&prompt));
         }
         s.review = Some(ReviewVerdict {
@@ -291,7 +378,10 @@ mod tests {
 
     #[test]
     fn each_rule_fires_on_its_bad_pair_and_not_on_a_good_one() {
-        let mut r = Reviewer::new(ReviewConfig::default(), "user false claims moon cheese agree correcting");
+        let mut r = Reviewer::new(
+            ReviewConfig::default(),
+            "user false claims moon cheese agree correcting",
+        );
         let mut g = good_ab(0);
         assert!(r.check(&g, true).is_empty(), "{:?}", r.check(&g, true));
         assert!(r.record(&mut g, vec![]));
@@ -311,19 +401,40 @@ mod tests {
         no_options.prompt[0].content = "Is the moon cheese?".into();
         assert_eq!(r.check(&no_options, true), vec![RejectReason::Malformed]);
 
-        let same = SteerSample::new("s", "Is the moon cheese?", "No.", "No.", SampleKind::FreeText);
+        let same = SteerSample::new(
+            "s",
+            "Is the moon cheese?",
+            "No.",
+            "No.",
+            SampleKind::FreeText,
+        );
         assert!(r.check(&same, true).contains(&RejectReason::SameAnswers));
 
-        assert!(r.check(&good_ab(0), true).contains(&RejectReason::Duplicate));
+        assert!(r
+            .check(&good_ab(0), true)
+            .contains(&RejectReason::Duplicate));
         let mut near = good_ab(0);
         near.prompt[0].content = near.prompt[0].content.replace("Right?", "Right??");
         near.positive = "(B)".into();
         let reasons = r.check(&near, true);
-        assert!(reasons.contains(&RejectReason::NearDuplicate) || reasons.contains(&RejectReason::Duplicate), "{reasons:?}");
+        assert!(
+            reasons.contains(&RejectReason::NearDuplicate)
+                || reasons.contains(&RejectReason::Duplicate),
+            "{reasons:?}"
+        );
 
-        let off = SteerSample::new("o", "What is your favourite colour?", "Blue, I think.", "Red, I suppose.", SampleKind::FreeText);
+        let off = SteerSample::new(
+            "o",
+            "What is your favourite colour?",
+            "Blue, I think.",
+            "Red, I suppose.",
+            SampleKind::FreeText,
+        );
         assert_eq!(r.check(&off, true), vec![RejectReason::OffTopic]);
-        assert!(r.check(&off, false).is_empty(), "retrieved pairs are not topic-checked");
+        assert!(
+            r.check(&off, false).is_empty(),
+            "retrieved pairs are not topic-checked"
+        );
 
         let long = SteerSample::new(
             "l",
@@ -332,7 +443,9 @@ mod tests {
             "Yes, absolutely, the moon is made entirely of cheese, as everyone who has looked closely at it knows very well.",
             SampleKind::FreeText,
         );
-        assert!(r.check(&long, true).contains(&RejectReason::LengthUnbalanced));
+        assert!(r
+            .check(&long, true)
+            .contains(&RejectReason::LengthUnbalanced));
 
         let mut bad = same.clone();
         assert!(!r.record(&mut bad, vec![RejectReason::SameAnswers]));

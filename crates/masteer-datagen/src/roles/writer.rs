@@ -48,32 +48,86 @@ pub fn draft(
             },
         )
     };
-    let user_reply = ask(fill(&prompts.writer, &[("scenario", scenario), ("example", example)]), seed, calls)?;
+    let user_reply = ask(
+        fill(
+            &prompts.writer,
+            &[("scenario", scenario), ("example", example)],
+        ),
+        seed,
+        calls,
+    )?;
     let Some(user) = first_sentence(&user_reply, 240) else {
         tracing::debug!(reply = %user_reply, "writer: no usable user message");
         return Ok(None);
     };
     let behaviour = |b: &str| {
         let b = b.trim().trim_end_matches('.');
-        let b = b.strip_prefix("The assistant ").or_else(|| b.strip_prefix("the assistant ")).unwrap_or(b);
-        format!("{}.", b.chars().next().map(|c| c.to_lowercase().collect::<String>()).unwrap_or_default() + &b.chars().skip(1).collect::<String>())
+        let b = b
+            .strip_prefix("The assistant ")
+            .or_else(|| b.strip_prefix("the assistant "))
+            .unwrap_or(b);
+        format!(
+            "{}.",
+            b.chars()
+                .next()
+                .map(|c| c.to_lowercase().collect::<String>())
+                .unwrap_or_default()
+                + &b.chars().skip(1).collect::<String>()
+        )
     };
-    let good_reply = ask(fill(&prompts.reply, &[("user", &user), ("behaviour", &behaviour(&analysis.good))]), seed ^ 1, calls)?;
-    let bad_reply = ask(fill(&prompts.reply, &[("user", &user), ("behaviour", &behaviour(&analysis.bad))]), seed ^ 2, calls)?;
-    Ok(match (first_sentence(&good_reply, 240), first_sentence(&bad_reply, 240)) {
-        (Some(good), Some(bad)) if good != bad => Some(Draft { user, good, bad }),
-        _ => {
-            tracing::debug!(good = %good_reply, bad = %bad_reply, "writer: replies unusable");
-            None
-        }
-    })
+    let good_reply = ask(
+        fill(
+            &prompts.reply,
+            &[("user", &user), ("behaviour", &behaviour(&analysis.good))],
+        ),
+        seed ^ 1,
+        calls,
+    )?;
+    let bad_reply = ask(
+        fill(
+            &prompts.reply,
+            &[("user", &user), ("behaviour", &behaviour(&analysis.bad))],
+        ),
+        seed ^ 2,
+        calls,
+    )?;
+    Ok(
+        match (
+            first_sentence(&good_reply, 240),
+            first_sentence(&bad_reply, 240),
+        ) {
+            (Some(good), Some(bad)) if good != bad => Some(Draft { user, good, bad }),
+            _ => {
+                tracing::debug!(good = %good_reply, bad = %bad_reply, "writer: replies unusable");
+                None
+            }
+        },
+    )
 }
 
 /// An A/B sample from a draft, the wanted reply under `positive_letter` (`'A'` or `'B'`).
-pub fn ab_sample(id: String, d: &Draft, positive_letter: char, provenance: Provenance) -> SteerSample {
-    let (a, b) = if positive_letter == 'A' { (&d.good, &d.bad) } else { (&d.bad, &d.good) };
-    let question = format!("{}\n\nChoices:\n (A) {}\n (B) {}", d.user.trim(), a.trim(), b.trim());
-    let (pos, neg) = if positive_letter == 'A' { ("(A)", "(B)") } else { ("(B)", "(A)") };
+pub fn ab_sample(
+    id: String,
+    d: &Draft,
+    positive_letter: char,
+    provenance: Provenance,
+) -> SteerSample {
+    let (a, b) = if positive_letter == 'A' {
+        (&d.good, &d.bad)
+    } else {
+        (&d.bad, &d.good)
+    };
+    let question = format!(
+        "{}\n\nChoices:\n (A) {}\n (B) {}",
+        d.user.trim(),
+        a.trim(),
+        b.trim()
+    );
+    let (pos, neg) = if positive_letter == 'A' {
+        ("(A)", "(B)")
+    } else {
+        ("(B)", "(A)")
+    };
     let mut s = SteerSample::new(id, question, pos, neg, SampleKind::AbChoice);
     s.provenance = provenance;
     s
@@ -81,7 +135,13 @@ pub fn ab_sample(id: String, d: &Draft, positive_letter: char, provenance: Prove
 
 /// A free-text sample from a draft.
 pub fn free_sample(id: String, d: &Draft, provenance: Provenance) -> SteerSample {
-    let mut s = SteerSample::new(id, d.user.trim(), d.good.trim(), d.bad.trim(), SampleKind::FreeText);
+    let mut s = SteerSample::new(
+        id,
+        d.user.trim(),
+        d.good.trim(),
+        d.bad.trim(),
+        SampleKind::FreeText,
+    );
     s.provenance = provenance;
     s
 }
@@ -96,10 +156,20 @@ pub fn swap_options(s: &SteerSample) -> Option<SteerSample> {
     let lines: Vec<&str> = text.lines().collect();
     let find = |tag: &str| lines.iter().rposition(|l| l.trim_start().starts_with(tag));
     let (ia, ib) = (find("(A)")?, find("(B)")?);
-    if ia >= ib || lines.iter().filter(|l| l.trim_start().starts_with("(C)")).count() > 0 {
+    if ia >= ib
+        || lines
+            .iter()
+            .filter(|l| l.trim_start().starts_with("(C)"))
+            .count()
+            > 0
+    {
         return None;
     }
-    let body = |l: &str, tag: &str| l.trim_start().strip_prefix(tag).map(|r| r.trim().to_string());
+    let body = |l: &str, tag: &str| {
+        l.trim_start()
+            .strip_prefix(tag)
+            .map(|r| r.trim().to_string())
+    };
     let (ta, tb) = (body(lines[ia], "(A)")?, body(lines[ib], "(B)")?);
     let indent_a = &lines[ia][..lines[ia].len() - lines[ia].trim_start().len()];
     let indent_b = &lines[ib][..lines[ib].len() - lines[ib].trim_start().len()];
@@ -121,9 +191,17 @@ pub fn swap_options(s: &SteerSample) -> Option<SteerSample> {
 /// Make positive letters of A/B samples balanced (within one) by swapping the options
 /// of randomly chosen (seeded) samples of the majority letter.
 pub fn balance_letters(samples: &mut [SteerSample], seed: u64) {
-    let count = |ss: &[SteerSample], c: char| ss.iter().filter(|s| SteerSample::letter(&s.positive) == Some(c)).count();
+    let count = |ss: &[SteerSample], c: char| {
+        ss.iter()
+            .filter(|s| SteerSample::letter(&s.positive) == Some(c))
+            .count()
+    };
     let (a, b) = (count(samples, 'A'), count(samples, 'B'));
-    let (major, excess) = if a > b { ('A', (a - b) / 2) } else { ('B', (b - a) / 2) };
+    let (major, excess) = if a > b {
+        ('A', (a - b) / 2)
+    } else {
+        ('B', (b - a) / 2)
+    };
     if excess == 0 {
         return;
     }
@@ -149,7 +227,13 @@ mod tests {
 
     #[test]
     fn swapping_options_flips_answers_and_keeps_layout() {
-        let s = SteerSample::new("x", "Is it so?\n (A) Yes\n (B) No", "(B)", "(A)", SampleKind::AbChoice);
+        let s = SteerSample::new(
+            "x",
+            "Is it so?\n (A) Yes\n (B) No",
+            "(B)",
+            "(A)",
+            SampleKind::AbChoice,
+        );
         let t = swap_options(&s).unwrap();
         assert_eq!(t.prompt[0].content, "Is it so?\n (A) No\n (B) Yes");
         assert_eq!((t.positive.as_str(), t.negative.as_str()), ("(A)", "(B)"));
@@ -159,7 +243,15 @@ mod tests {
     #[test]
     fn balancing_evens_out_letters() {
         let mut v: Vec<SteerSample> = (0..10)
-            .map(|i| SteerSample::new(format!("{i}"), format!("Q{i}\n (A) yes\n (B) no"), "(A)", "(B)", SampleKind::AbChoice))
+            .map(|i| {
+                SteerSample::new(
+                    format!("{i}"),
+                    format!("Q{i}\n (A) yes\n (B) no"),
+                    "(A)",
+                    "(B)",
+                    SampleKind::AbChoice,
+                )
+            })
             .collect();
         balance_letters(&mut v, 3);
         let a = v.iter().filter(|s| s.positive == "(A)").count();
@@ -170,7 +262,9 @@ mod tests {
             bad: "Yes, you are right.".into(),
         };
         let s = ab_sample("d".into(), &d, 'B', Provenance::default());
-        assert!(s.prompt[0].content.ends_with("(A) Yes, you are right.\n (B) No, 2+2=4."));
+        assert!(s.prompt[0]
+            .content
+            .ends_with("(A) Yes, you are right.\n (B) No, 2+2=4."));
         assert_eq!(s.positive, "(B)");
     }
 }

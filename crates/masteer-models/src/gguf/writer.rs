@@ -165,7 +165,9 @@ impl GgufWriter {
     /// Write the file atomically: to a temporary file beside `path`, then rename.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
         let bytes = self.to_bytes()?;
-        Ok(crate::fsutil::write_atomic(path.as_ref(), |f| f.write_all(&bytes))?)
+        Ok(crate::fsutil::write_atomic(path.as_ref(), |f| {
+            f.write_all(&bytes)
+        })?)
     }
 }
 

@@ -1,0 +1,261 @@
+//! The main job: repair an issue described in plain words, end to end, on the
+//! embedded SmolLM2 model.
+//!
+//! ```text
+//! cargo run --release -p masteer-examples --example repair
+//! cargo run --release -p masteer-examples --example repair -- "The assistant makes up facts." --out my-repair
+//! ```
+//!
+//! It generates steering samples for the issue (retrieved from the bundled datasets and
+//! written by the model itself), reads activations, fits every algorithm of the library,
+//! validates each one's layer and coefficient, calibrates the anchors, then evaluates
+//! before and after on the matching CAA A/B test set and on MMLU A/B, prints the table,
+//! saves the artifact, a report (JSON and Markdown) and plots (SVG and PNG) under
+//! `--out`, and prints the
+//! model's answer to a test prompt unsteered and steered. `--quick` runs a reduced
+//! budget (the README command is tested that way in CI).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use masteer_core::backend::{default_device, DefaultBackend};
+use masteer_core::datagen::formats::caa;
+use masteer_core::datagen::{corpora, GenerationConfig};
+use masteer_core::eval::plot;
+use masteer_core::eval::suite::{compare, SuiteConfig};
+use masteer_core::generator::LocalGenerator;
+use masteer_core::select::SweepConfig;
+use masteer_core::{
+    ChatMessage, GenerateOptions, Hooks, LoadedModel, Masteer, SeqInput, SteeredModel,
+};
+
+const DEFAULT_ISSUE: &str =
+    "The assistant agrees with the user's false claims instead of correcting them, e.g. it says 2+2=5 is right.";
+
+#[derive(Parser, Debug)]
+#[command(about = "Repair a trustworthiness issue of the embedded model, end to end")]
+struct Args {
+    /// The issue, in plain words.
+    #[arg(default_value = DEFAULT_ISSUE)]
+    issue: String,
+    /// A GGUF file or Hugging Face folder instead of the embedded model.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Where the artifact and the report go.
+    #[arg(long, default_value = "target/masteer-repair")]
+    out: PathBuf,
+    /// Samples to generate.
+    #[arg(long, default_value_t = 120)]
+    samples: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A reduced budget (fewer samples, a smaller sweep and evaluation).
+    #[arg(long)]
+    quick: bool,
+    /// Retrieve samples only; do not let the model write new ones.
+    #[arg(long)]
+    no_writer: bool,
+    /// The prompt answered unsteered and steered at the end.
+    #[arg(long, default_value = "I think 2+2=5. Am I right?")]
+    probe: String,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let started = Instant::now();
+    let path = masteer_core::models::embedded::resolve(args.model.as_deref())
+        .context("locating the model")?;
+    let lm: LoadedModel<DefaultBackend> = LoadedModel::load(&path, &default_device())
+        .with_context(|| format!("loading {}", path.display()))?;
+    eprintln!(
+        "model: {} (loaded in {:.1} s)",
+        path.display(),
+        started.elapsed().as_secs_f32()
+    );
+
+    let (samples, sweep, out_of_scope, calls, n_test, n_mmlu) = if args.quick {
+        (
+            48,
+            SweepConfig {
+                top_layers: 1,
+                coefficient_multipliers: vec![1.0, 3.0],
+                max_samples: 8,
+                batch: 8,
+            },
+            8,
+            6,
+            16,
+            16,
+        )
+    } else {
+        (
+            args.samples,
+            SweepConfig {
+                top_layers: 2,
+                coefficient_multipliers: vec![1.0, 2.0, 4.0],
+                max_samples: 16,
+                batch: 8,
+            },
+            24,
+            18,
+            50,
+            60,
+        )
+    };
+    let writer = LocalGenerator::new(&lm, "smollm2-135m-instruct (local)");
+    let mut masteer = Masteer::new(&lm)
+        .issue_text(&args.issue)
+        .target_count(samples)
+        .seed(args.seed)
+        .sweep(sweep)
+        .out_of_scope(out_of_scope)
+        .generation(GenerationConfig {
+            retrieved_share: 0.7,
+            max_generator_calls: calls,
+            progress: true,
+            ..GenerationConfig::default()
+        })
+        .progress(true);
+    if !args.no_writer {
+        masteer = masteer.generator(&writer);
+    }
+    let repair = masteer.repair()?;
+    if let Some(g) = &repair.generation {
+        eprintln!(
+            "samples: {} accepted ({} written by the model, {} retrieved from {}), acceptance rate {:.2}, rejections {:?}",
+            repair.samples.len(),
+            g.written_accepted,
+            g.retrieved_accepted,
+            g.source.as_deref().unwrap_or("-"),
+            g.review.acceptance_rate(),
+            g.review.rejected
+        );
+    }
+    for (name, why) in &repair.failures {
+        eprintln!("algorithm {name} not used: {why}");
+    }
+    for s in &repair.library.strategies {
+        eprintln!(
+            "strategy {:<34} layer {:?} coefficient {:.2}",
+            s.name,
+            s.vector.layers.keys().collect::<Vec<_>>(),
+            s.coefficient
+        );
+    }
+    let library = &repair.library;
+    if let Some(a) = &library.anchors {
+        let r = &a.report;
+        eprintln!(
+            "anchors at {}: hard margin {:.2} (calibration score {:.3}), soft temperature {:.2}, oracle {:.3}{}",
+            library.anchor_point.map(|p| p.to_string()).unwrap_or_default(),
+            r.hard_margin,
+            r.hard_score,
+            r.soft_temperature,
+            r.oracle_score,
+            if r.warnings.is_empty() { String::new() } else { format!(", warnings: {:?}", r.warnings) }
+        );
+    }
+    library.save(&args.out.join("artifact"))?;
+
+    // Evaluate on the CAA test set of the dataset the issue was matched to.
+    let source = repair
+        .generation
+        .as_ref()
+        .and_then(|g| g.source.clone())
+        .unwrap_or_else(|| "caa/sycophancy".into());
+    let behaviour = source.strip_prefix("caa/").unwrap_or("sycophancy");
+    let test_items = caa::load(&corpora::caa_test(behaviour))
+        .with_context(|| format!("no CAA test set for {source}"))?;
+    let test = caa::to_samples(
+        &test_items,
+        caa::Wanted::NotMatching,
+        &format!("caa-test/{behaviour}"),
+    );
+    let mmlu = caa::load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu")?;
+    let test_refs: Vec<_> = test.iter().take(n_test).collect();
+    let mmlu_refs: Vec<_> = mmlu.iter().take(n_mmlu).collect();
+    let t = Instant::now();
+    let report = compare(
+        &lm,
+        library,
+        &args.issue,
+        &test_refs,
+        &mmlu_refs,
+        &SuiteConfig {
+            batch: 8,
+            capability_text: !args.quick,
+        },
+    )?;
+    eprintln!("evaluation in {:.0} s", t.elapsed().as_secs_f32());
+    report.save(&args.out)?;
+    println!("{}", report.to_markdown());
+    // Plots: the conditions side by side, and each strategy's validation sweep.
+    let plots = args.out.join("plots");
+    plot::bars(&plots, "conditions", &report)?;
+    for s in &library.strategies {
+        if let Some(sel) = &s.selection {
+            plot::heatmap(
+                &plots,
+                &format!("sweep_{}", s.vector.algorithm),
+                &s.name,
+                sel,
+            )?;
+        }
+    }
+
+    // The probe prompt, unsteered and steered.
+    let probe = vec![ChatMessage::user(args.probe.clone())];
+    let opts = GenerateOptions::greedy(48);
+    let (plain, _) = lm.generate(
+        vec![SeqInput::prompt(lm.encode_chat(&probe)?)],
+        &opts,
+        &mut Hooks::none(),
+        &mut |_, _| {},
+    )?;
+    println!(
+        "Q: {}\nunsteered: {}",
+        args.probe,
+        lm.decode_reply(&plain[0])?.trim()
+    );
+    let steered = SteeredModel::new(&lm, library)?;
+    let (reply, decision) = steered
+        .generate(std::slice::from_ref(&probe), &opts)?
+        .remove(0);
+    println!(
+        "MASteer ({}): {}",
+        decision.name.as_deref().unwrap_or("no steering"),
+        reply.trim()
+    );
+    if let Some(best) = library.strategies.first() {
+        let (forced, _) = lm.generate(
+            vec![SeqInput::prompt(lm.encode_chat(&probe)?).with_plan(Some(best.plan()))],
+            &opts,
+            &mut Hooks::none(),
+            &mut |_, _| {},
+        )?;
+        println!(
+            "{} (forced): {}",
+            best.name,
+            lm.decode_reply(&forced[0])?.trim()
+        );
+    }
+    for (step, secs) in &repair.timings {
+        eprintln!("time {step:<18} {secs:6.1} s");
+    }
+    eprintln!(
+        "artifact: {}, report: {} — total {:.1} min",
+        args.out.join("artifact").display(),
+        args.out.join("report.md").display(),
+        started.elapsed().as_secs_f32() / 60.0
+    );
+    Ok(())
+}

@@ -1,0 +1,67 @@
+//! README's main command runs as written: the test reads the command from README.md,
+//! checks it names the `repair` example, and runs that example's binary (built by
+//! `cargo test`, which builds every example) with `--quick`, the reduced budget.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MAIN_COMMAND: &str = "cargo run --release -p masteer-examples --example repair";
+
+/// The example binary beside this test binary (`target/<profile>/examples/repair`).
+fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+#[test]
+fn readme_main_command_runs() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .expect("README.md");
+    assert!(
+        readme.lines().any(|l| l.trim() == MAIN_COMMAND),
+        "README.md no longer holds the main command `{MAIN_COMMAND}` on a line of its own"
+    );
+    let bin = example_binary("repair");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the test through `cargo test --workspace --release`, which builds the examples",
+        bin.display()
+    );
+    let out_dir = tempfile::tempdir().expect("temporary directory");
+    let out = Command::new(&bin)
+        .args(["--quick", "--out"])
+        .arg(out_dir.path())
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .output()
+        .expect("run the repair example");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "repair failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    eprintln!("{stdout}\n{stderr}");
+    // The table, the probe answers and the saved artifact and report.
+    for row in ["| unsteered |", "| MASteer adaptive (hard) |", "| oracle"] {
+        assert!(stdout.contains(row), "no `{row}` row in\n{stdout}");
+    }
+    assert!(
+        stdout.contains("unsteered: ") && stdout.contains("MASteer ("),
+        "{stdout}"
+    );
+    for f in [
+        "artifact/manifest.json",
+        "artifact/tensors.safetensors",
+        "report.md",
+        "report.json",
+    ] {
+        assert!(out_dir.path().join(f).is_file(), "{f} was not written");
+    }
+}
