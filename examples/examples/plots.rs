@@ -31,16 +31,7 @@ fn main() -> anyhow::Result<()> {
     let plots = args.dir.join("plots");
     plot::bars(&plots, "conditions", &report)?;
     let library = StrategyLibrary::load(&args.dir.join("artifact"))?;
-    for s in &library.strategies {
-        if let Some(sel) = &s.selection {
-            plot::heatmap(
-                &plots,
-                &format!("sweep_{}", s.vector.algorithm),
-                &s.name,
-                sel,
-            )?;
-        }
-    }
+    plot::strategy_sweeps(&plots, &library)?;
     println!("plots in {}", plots.display());
     Ok(())
 }

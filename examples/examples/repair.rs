@@ -201,16 +201,7 @@ fn main() -> anyhow::Result<()> {
     // Plots: the conditions side by side, and each strategy's validation sweep.
     let plots = args.out.join("plots");
     plot::bars(&plots, "conditions", &report)?;
-    for s in &library.strategies {
-        if let Some(sel) = &s.selection {
-            plot::heatmap(
-                &plots,
-                &format!("sweep_{}", s.vector.algorithm),
-                &s.name,
-                sel,
-            )?;
-        }
-    }
+    plot::strategy_sweeps(&plots, library)?;
 
     // The probe prompt, unsteered and steered.
     let probe = vec![ChatMessage::user(args.probe.clone())];

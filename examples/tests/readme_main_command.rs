@@ -49,7 +49,11 @@ fn readme_main_command_runs() {
     );
     eprintln!("{stdout}\n{stderr}");
     // The table, the probe answers and the saved artifact and report.
-    for row in ["| unsteered |", "| MASteer adaptive (hard) |", "| oracle"] {
+    for row in [
+        "| unsteered |",
+        "| MASteer adaptive (hard) |",
+        "| per-sample oracle |",
+    ] {
         assert!(stdout.contains(row), "no `{row}` row in\n{stdout}");
     }
     assert!(

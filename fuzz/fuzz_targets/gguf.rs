@@ -7,9 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use masteer_models::backend::Cpu;
 use masteer_models::config::LlamaConfig;
 use masteer_models::gguf::GgufFile;
-use masteer_models::model::llama::Llama;
 use masteer_models::tokenizer::Tokenizer;
 use masteer_models::weights::GgufWeights;
+use masteer_models::Llama;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(file) = GgufFile::from_bytes(data.to_vec()) else {

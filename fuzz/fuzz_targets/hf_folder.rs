@@ -7,8 +7,8 @@ mod common;
 use libfuzzer_sys::fuzz_target;
 use masteer_models::backend::Cpu;
 use masteer_models::config::LlamaConfig;
-use masteer_models::model::llama::Llama;
 use masteer_models::weights::SafetensorsWeights;
+use masteer_models::Llama;
 
 fuzz_target!(|data: &[u8]| {
     let (config, tensors) = common::two_parts(data);

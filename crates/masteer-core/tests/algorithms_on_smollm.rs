@@ -13,26 +13,13 @@ use masteer_core::activations::{answer_groups, contrast_split};
 use masteer_core::algorithms::{
     rank_layers, AlgorithmLibrary, ContrastActivations, GroupProjection,
 };
-use masteer_core::datagen::formats::caa;
-use masteer_core::datagen::{corpora, SampleSet, Split, SplitFractions};
+use masteer_core::datagen::Split;
 use masteer_core::HookPoint;
 
 #[test]
 fn every_builtin_separates_hallucination_pairs_on_held_out_data() {
     let lm = common::model();
-    let items = caa::load(&corpora::caa_generate("hallucination")).unwrap();
-    let samples = caa::to_samples(&items[..120], caa::Wanted::NotMatching, "caa/hallucination");
-    let set = SampleSet::new("hallucination", samples)
-        .unwrap()
-        .split(
-            SplitFractions {
-                train: 2.0,
-                validation: 1.0,
-                test: 0.0,
-            },
-            1,
-        )
-        .unwrap();
+    let set = common::hallucination_set(120, "caa/hallucination", 1);
     let points: Vec<HookPoint> = (0..30)
         .flat_map(|l| [HookPoint::resid_post(l), HookPoint::attn_heads(l)])
         .collect();

@@ -1,5 +1,7 @@
 //! Artifacts (manifest + tensors) and llama.cpp control vectors.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -10,16 +12,7 @@ use masteer_core::types::{HookPoint, OperationKind, Positions, Site};
 use masteer_core::{CoreError, IssueRecord, ModelFingerprint, Strategy, StrategyLibrary};
 
 fn fingerprint() -> ModelFingerprint {
-    ModelFingerprint {
-        architecture: "llama".into(),
-        layers: 30,
-        width: 576,
-        heads: 9,
-        head_dim: 64,
-        vocab: 49152,
-        tokenizer_hash: "t".repeat(64),
-        weights_hash: "w".repeat(64),
-    }
+    common::smollm_shaped_fingerprint()
 }
 
 fn pseudo(n: usize, seed: u64) -> Vec<f32> {

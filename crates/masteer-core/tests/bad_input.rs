@@ -4,6 +4,8 @@
 //! `masteer-datagen/tests/http_errors.rs`; artifact schema and fingerprint:
 //! `artifacts.rs`). Every case asserts a typed error whose message names the problem.
 
+mod common;
+
 use masteer_core::datagen::formats::{caa, truthfulqa};
 use masteer_core::datagen::{DatagenError, SampleSet};
 use masteer_core::interop::import_control_vector;
@@ -96,17 +98,7 @@ fn half_written_or_corrupt_artifacts_are_refused() {
         .join("tests/fixtures/controlvector_llamacpp_mean.gguf");
     let v = import_control_vector(&src, 30, 576).unwrap();
     let s = masteer_core::Strategy::new("cv", &v, &[5, 6], 1.0).unwrap();
-    let fp = masteer_core::ModelFingerprint {
-        architecture: "llama".into(),
-        layers: 30,
-        width: 576,
-        heads: 9,
-        head_dim: 64,
-        vocab: 49152,
-        tokenizer_hash: "t".repeat(64),
-        weights_hash: "w".repeat(64),
-    };
-    let mut lib = StrategyLibrary::new(fp, 0);
+    let mut lib = StrategyLibrary::new(common::smollm_shaped_fingerprint(), 0);
     lib.add_strategies(vec![s]);
     lib.save(&art).unwrap();
     let tensors = art.join("tensors.safetensors");

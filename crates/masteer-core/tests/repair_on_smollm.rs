@@ -12,8 +12,8 @@
 
 mod common;
 
+use masteer_core::datagen::corpora;
 use masteer_core::datagen::formats::caa;
-use masteer_core::datagen::{corpora, SampleSet, SplitFractions};
 use masteer_core::eval::ab::{self, Steering};
 use masteer_core::select::SweepConfig;
 use masteer_core::{Masteer, SteeredModel, StrategyLibrary};
@@ -24,19 +24,7 @@ const MIN_GAIN: f64 = 0.03;
 #[test]
 fn repair_moves_behaviour_and_keeps_mmlu() {
     let lm = common::model();
-    let items = caa::load(&corpora::caa_generate("hallucination")).unwrap();
-    let samples = caa::to_samples(&items[..60], caa::Wanted::NotMatching, "hallucination");
-    let set = SampleSet::new("hallucination", samples)
-        .unwrap()
-        .split(
-            SplitFractions {
-                train: 2.0,
-                validation: 1.0,
-                test: 0.0,
-            },
-            0,
-        )
-        .unwrap();
+    let set = common::hallucination_set(60, "hallucination", 0);
     let repair = Masteer::new(lm)
         .samples(set)
         .layers(vec![18, 20, 22])

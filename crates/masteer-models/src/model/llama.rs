@@ -72,7 +72,10 @@ impl<B: Backend> Llama<B> {
             Tensor::from_data(TensorData::new(t.data, [n]), device)
         };
         let embed = t2(get("model.embed_tokens.weight", &[c.vocab_size, d])?);
-        let mut blocks = Vec::with_capacity(c.num_hidden_layers);
+        // Not `with_capacity(num_hidden_layers)`: the count comes from the file, and a
+        // corrupt one must fail on its first missing tensor, not on a huge allocation
+        // (found by fuzzing: fuzz/README.md).
+        let mut blocks = Vec::new();
         for l in 0..c.num_hidden_layers {
             let n = |s: &str| format!("model.layers.{l}.{s}");
             let stored = |names: &[String]| -> Result<Option<StoredMatrix>> {
