@@ -35,6 +35,7 @@ pub(crate) struct GenericInputs<B: Backend> {
 }
 
 /// Per-call inputs shared by every block.
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))] // used by the CPU kernels only
 pub(crate) struct AttnInputs<'a, B: Backend> {
     /// Use the fused CPU kernels (flex backend only).
     pub cpu_kernels: bool,

@@ -13,6 +13,7 @@ pub struct KvCache<B: Backend> {
     cap: usize,
 }
 
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))] // used by the CPU kernels only
 impl<B: Backend> KvCache<B> {
     /// An empty cache for `layers` blocks with room for `cap` columns.
     pub fn new(

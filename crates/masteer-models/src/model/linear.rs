@@ -9,9 +9,11 @@ use crate::weights::StoredMatrix;
 
 /// Inputs with at most this many rows use the stored-format kernel on the CPU backend
 /// (decode steps, output head); larger ones use the backend's f32 matrix product.
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))] // used by the CPU kernels only
 pub(crate) const SMALL_ROWS: usize = 16;
 
 /// `y = x · Wᵀ` with `W` of shape `[out, in]`.
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))] // used by the CPU kernels only
 #[derive(Clone, Debug)]
 pub struct Linear<B: Backend> {
     weight: Tensor<B, 2>,
