@@ -89,6 +89,15 @@ impl SteerSample {
         self.negative_prompt.as_deref().unwrap_or(&self.prompt)
     }
 
+    /// The text of every prompt message, one per line (for review, dedup and display).
+    pub fn prompt_text(&self) -> String {
+        self.prompt
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The letter inside an A/B answer such as `(A)`, if the answer has that form.
     pub fn letter(answer: &str) -> Option<char> {
         let t = answer.trim();

@@ -178,12 +178,7 @@ impl Reviewer {
     /// The rule-based reasons to reject a pair (empty: it passes the rules).
     pub fn check(&self, s: &SteerSample, written: bool) -> Vec<RejectReason> {
         let mut r = Vec::new();
-        let prompt: String = s
-            .prompt
-            .iter()
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
+        let prompt = s.prompt_text();
         let malformed = prompt.trim().is_empty()
             || s.positive.trim().is_empty()
             || s.negative.trim().is_empty()
@@ -287,16 +282,8 @@ impl Reviewer {
         s: &SteerSample,
         seed: u64,
     ) -> Result<bool> {
-        let user: String = s
-            .prompt
-            .iter()
-            .map(|m| m.content.as_str())
-            .collect::<Vec<_>>()
-            .join("\n");
-        let (pos, neg) = match s.kind {
-            SampleKind::FreeText => (s.positive.clone(), s.negative.clone()),
-            SampleKind::AbChoice => (s.positive.clone(), s.negative.clone()),
-        };
+        let user = s.prompt_text();
+        let (pos, neg) = (s.positive.clone(), s.negative.clone());
         // Put the positive first or second depending on the seed, so a judge that always
         // says "1" is not rewarded.
         let first_is_pos = seed.is_multiple_of(2);
@@ -340,12 +327,7 @@ impl Reviewer {
         }
         if accepted {
             self.report.accepted += 1;
-            let prompt: String = s
-                .prompt
-                .iter()
-                .map(|m| m.content.as_str())
-                .collect::<Vec<_>>()
-                .join("\n");
+            let prompt = s.prompt_text();
             self.seen.insert(format!(
                 "{}\u{1}{}\u{1}{}",
                 norm_words(&prompt).join(" "),
