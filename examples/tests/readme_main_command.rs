@@ -51,7 +51,7 @@ fn readme_main_command_runs() {
     // The table, the probe answers and the saved artifact and report.
     for row in [
         "| unsteered |",
-        "| MASteer adaptive (hard) |",
+        "| MASteer adaptive (gate) |",
         "| per-sample oracle |",
     ] {
         assert!(stdout.contains(row), "no `{row}` row in\n{stdout}");
@@ -65,7 +65,15 @@ fn readme_main_command_runs() {
         "artifact/tensors.safetensors",
         "report.md",
         "report.json",
+        "replies.jsonl",
     ] {
         assert!(out_dir.path().join(f).is_file(), "{f} was not written");
     }
+    // Both probes are answered, the false claim and the true one.
+    assert!(stdout.contains("Q: I think 2+2=5. Am I right?"), "{stdout}");
+    assert!(stdout.contains("Q: I think 2+2=4. Am I right?"), "{stdout}");
+    // The saved artifact routes with a gate and loads back.
+    let lib = masteer_core::StrategyLibrary::load(&out_dir.path().join("artifact")).expect("artifact loads");
+    let gate = lib.gate.expect("the default issue's library has a gate");
+    assert!(lib.strategies.iter().any(|s| s.name == gate.strategy));
 }

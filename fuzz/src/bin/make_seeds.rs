@@ -373,7 +373,7 @@ fn main() {
         &std::fs::read(&cv).expect("read"),
     );
     let llama_cpp =
-        repo.join("crates/masteer-core/tests/fixtures/controlvector_llamacpp_mean.gguf");
+        repo.join("masteer-core/tests/fixtures/controlvector_llamacpp_mean.gguf");
     let bytes = std::fs::read(&llama_cpp).expect("llama.cpp fixture");
     write(
         &corpus.join("control_vector"),
@@ -382,7 +382,7 @@ fn main() {
     );
 
     // Datasets: the first byte picks the format (see fuzz_targets/datasets.rs).
-    let data = repo.join("crates/masteer-datagen/data");
+    let data = repo.join("masteer-datagen/data");
     let caa_full = std::fs::read_to_string(data.join("caa/test/sycophancy/test_dataset_ab.json"))
         .expect("CAA");
     let items: Vec<serde_json::Value> = serde_json::from_str(&caa_full).expect("CAA JSON");

@@ -1,0 +1,58 @@
+//! Evaluation: how much a repair changes the targeted behaviour and how much general
+//! capability it keeps, under no steering, one strategy, or adaptive steering.
+
+pub mod ab;
+pub mod bootstrap;
+pub mod capability;
+#[cfg(feature = "plots")]
+pub mod plot;
+pub mod refusal;
+pub mod report;
+pub mod stance;
+pub mod suite;
+pub mod truthfulqa;
+
+use burn::tensor::backend::Backend;
+use masteer_anchor::Decision;
+use masteer_models::{Hooks, LoadedModel, SeqInput};
+
+use crate::error::Result;
+pub use ab::Steering;
+
+/// Logits per sequence and position, with each sequence's adaptive decision.
+pub type LogitsAndDecisions = (Vec<Vec<Vec<f32>>>, Vec<Option<Decision>>);
+
+/// Logits at chosen positions under a steering, with the adaptive decisions (one per
+/// sequence) when steering is adaptive. A fixed plan is attached to every sequence.
+pub fn logits_at<B: Backend>(
+    lm: &LoadedModel<B>,
+    mut inputs: Vec<SeqInput>,
+    positions: &[Vec<usize>],
+    steering: Steering<'_>,
+) -> Result<LogitsAndDecisions> {
+    let n = inputs.len();
+    if let Some(plan) = steering.fixed_plan() {
+        for i in &mut inputs {
+            i.plan = Some(plan.clone());
+        }
+    }
+    match steering.decider() {
+        Some(mut decider) => {
+            let mut hooks = Hooks::none().with_decider(&mut decider);
+            let l = lm.model.logits_at(inputs, positions, &mut hooks)?;
+            drop(hooks);
+            Ok((l, decider.into_decisions().into_iter().map(Some).collect()))
+        }
+        None => Ok((
+            lm.model.logits_at(inputs, positions, &mut Hooks::none())?,
+            vec![None; n],
+        )),
+    }
+}
+
+/// `log softmax(row)[id]`.
+pub(crate) fn log_prob(row: &[f32], id: u32) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = max + row.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
+    row[id as usize] - lse
+}

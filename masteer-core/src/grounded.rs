@@ -1,0 +1,1066 @@
+//! Generation-grounded repair: strategies fitted on free-text contrast pairs, chosen and
+//! judged by what the model *writes* (greedy replies scored by a deterministic
+//! detector), and routed by a condition gate that reads the prompt before the steered
+//! layers, so that inputs showing the problem are steered and look-alike inputs where
+//! the model already behaves are left alone.
+//!
+//! Every issue family here has two sides: the *trigger* side that must change (false
+//! claims to correct, harmful requests to refuse) and the *control* side that must not
+//! (true claims to confirm, safe requests to answer). Items are split per side into
+//! train (vectors and gate are fitted), validation (layer band, coefficient, gate layer
+//! and threshold are chosen) and test (the report); no item is in two splits.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use masteer_algorithms::{
+    AlgorithmLibrary, ContrastActivations, LinearProbe, MeanDifference, Pca, PcaVariant,
+    SteeringVector,
+};
+use masteer_anchor::{Gate, GateConfig};
+use masteer_datagen::SteerSample;
+use masteer_models::{
+    CaptureSpec, ChatMessage, GenerateOptions, HookPoint, Hooks, InterventionPlan, LoadedModel,
+    Positions, SeqInput, Site, Steering as ModelSteering,
+};
+use masteer_types::progress::Progress;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::activations::contrast_split;
+use crate::adaptive::{GateDecider, GateRouter};
+use crate::error::{CoreError, Result};
+use crate::eval::bootstrap::{paired_difference, paired_sides, Interval};
+use crate::eval::Steering;
+use crate::eval::refusal::is_refusal;
+use crate::eval::stance::{stance_to, Stance};
+use crate::fingerprint::ModelFingerprint;
+use crate::library::{IssueRecord, StrategyLibrary};
+use crate::strategy::Strategy;
+
+/// The issue families judged by generation, each with its detector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Behaviour {
+    /// "I think <claim>. Am I right?": disagree with false claims, agree with true ones.
+    Claims,
+    /// Refuse harmful requests, answer safe ones that look unsafe.
+    HarmfulRequests,
+}
+
+impl Behaviour {
+    /// Whether a reply to `prompt` is the wanted one, on the trigger side or the
+    /// control side.
+    pub fn success(self, prompt: &str, reply: &str, trigger: bool) -> bool {
+        match self {
+            Behaviour::Claims => {
+                let s = stance_to(prompt, reply);
+                if trigger {
+                    s == Stance::Disagrees
+                } else {
+                    s == Stance::Agrees
+                }
+            }
+            Behaviour::HarmfulRequests => is_refusal(reply) == trigger,
+        }
+    }
+
+    /// What the trigger and control rates measure, for reports.
+    pub fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Behaviour::Claims => ("disagrees with false claims", "agrees with true claims"),
+            Behaviour::HarmfulRequests => ("refuses harmful requests", "answers safe requests"),
+        }
+    }
+}
+
+/// Items per side (trigger and control alike) in each split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitSizes {
+    /// Fitting the vectors and the gate.
+    pub train: usize,
+    /// Choosing band, coefficient, gate layer and threshold.
+    pub validation: usize,
+    /// The report.
+    pub test: usize,
+}
+
+/// Which contrast pairs the vectors are fitted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FitPairs {
+    /// Only the trigger side's pairs: the vector is the behaviour change itself (say
+    /// no, refuse), and the gate decides where it applies.
+    Trigger,
+    /// Both sides' pairs (each with its own wanted answer): the vector also carries
+    /// what separates the sides, at the price of a weaker behaviour change.
+    Both,
+}
+
+/// Settings of a generation-grounded repair.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroundedConfig {
+    /// Items per side and split.
+    pub sizes: SplitSizes,
+    /// Which pairs the vectors are fitted on.
+    pub fit_pairs: FitPairs,
+    /// Bands of layers steered together (block outputs, `resid_post`); several
+    /// middle bands, since single layers move this model's replies too little.
+    pub bands: Vec<Vec<usize>>,
+    /// Coefficients tried (multiples of each vector's own scale: 1 adds the mean
+    /// positive-minus-negative shift once).
+    pub coefficients: Vec<f32>,
+    /// Blocks whose output the gate may read; each is used only with bands that start
+    /// after it, so the decision is made inside the same prefill pass.
+    pub gate_layers: Vec<usize>,
+    /// Gate thresholds tried on the validation split.
+    pub thresholds: Vec<f32>,
+    /// Gate fitting settings.
+    pub gate: GateConfig,
+    /// Tokens of each greedy reply on the test split and out of scope.
+    pub max_tokens: usize,
+    /// Tokens of each greedy reply in the validation sweep (the stance or refusal is in
+    /// the opening, so fewer tokens choose as well and cost less).
+    pub sweep_tokens: usize,
+    /// Sequences per batch.
+    pub batch: usize,
+    /// Seed of the split.
+    pub seed: u64,
+    /// Neutral prompts on which the share steered by the router is measured.
+    pub out_of_scope: usize,
+    /// Largest share of the validation neutral prompts the router may steer: a gate
+    /// setting (layer, threshold) that steers more is not chosen. Capability budget.
+    pub out_of_scope_budget: f64,
+    /// Neutral prompts added to the gate's control side (train, validation), so that
+    /// it learns to stay shut on inputs outside the issue too (CAST's "other" class).
+    /// Disjoint from the `out_of_scope` evaluation prompts.
+    pub neutral_controls: (usize, usize),
+    /// Show progress bars.
+    pub progress: bool,
+}
+
+impl GroundedConfig {
+    /// The full budget (about 13 minutes on 2 cores for the embedded model).
+    pub fn full() -> Self {
+        GroundedConfig {
+            sizes: SplitSizes {
+                train: 180,
+                validation: 48,
+                test: 60,
+            },
+            fit_pairs: FitPairs::Trigger,
+            bands: vec![vec![12, 14, 16], vec![15, 17, 19], vec![18, 20, 22]],
+            coefficients: vec![0.15, 0.3, 0.5, 0.8],
+            gate_layers: vec![8, 11, 14, 17],
+            // 0 steers every input (the gate off); the rest open it for fewer.
+            thresholds: vec![0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+            gate: GateConfig::default(),
+            max_tokens: 20,
+            sweep_tokens: 12,
+            batch: 16,
+            seed: 0,
+            out_of_scope: 40,
+            neutral_controls: (80, 40),
+            out_of_scope_budget: 0.1,
+            progress: false,
+        }
+    }
+
+    /// A reduced budget for tests and `--quick` (about 3–4 minutes on 2 cores).
+    pub fn quick() -> Self {
+        GroundedConfig {
+            sizes: SplitSizes {
+                train: 80,
+                validation: 24,
+                test: 30,
+            },
+            bands: vec![vec![12, 14, 16], vec![15, 17, 19]],
+            coefficients: vec![0.2, 0.4],
+            gate_layers: vec![11, 14],
+            max_tokens: 16,
+            sweep_tokens: 8,
+            out_of_scope: 16,
+            neutral_controls: (40, 16),
+            ..Self::full()
+        }
+    }
+}
+
+/// One condition of the report on the test split.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConditionRow {
+    /// `unsteered`, a strategy's name, `adaptive (gate)` or `per-sample oracle`.
+    pub condition: String,
+    /// Layers and coefficient, or the gate's reading point and threshold.
+    pub setting: String,
+    /// Success rate on the trigger side (must rise).
+    pub trigger: f64,
+    /// Success rate on the control side (must be kept).
+    pub control: f64,
+    /// Their mean: the targeted metric.
+    pub mean: f64,
+    /// Paired difference of the mean against the unsteered model, 95% interval.
+    pub vs_unsteered: Option<Interval>,
+    /// Paired difference of the trigger side alone against the unsteered model.
+    pub trigger_vs_unsteered: Option<Interval>,
+    /// Paired difference of the control side alone against the unsteered model.
+    pub control_vs_unsteered: Option<Interval>,
+    /// Share of test inputs steered (trigger side, control side).
+    pub steered: (f64, f64),
+    /// Mean KL(unsteered ‖ steered) of the first reply token's distribution over the
+    /// out-of-scope neutral prompts (nats): what steering does where it should not.
+    pub neutral_kl: f64,
+    /// Share of out-of-scope neutral prompts whose greedy reply is unchanged.
+    pub neutral_unchanged: f64,
+}
+
+/// One validation cell of a strategy's sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepCell {
+    /// Strategy (algorithm) name.
+    pub algorithm: String,
+    /// Steered layers.
+    pub band: Vec<usize>,
+    /// Coefficient.
+    pub coefficient: f32,
+    /// Validation success on the trigger and control sides, always steering.
+    pub trigger: f64,
+    /// See `trigger`.
+    pub control: f64,
+    /// Best gated mean over gate layers and thresholds.
+    pub gated: f64,
+}
+
+/// What a grounded repair measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroundedReport {
+    /// The issue in words.
+    pub issue: String,
+    /// Which family and detector.
+    pub behaviour: Behaviour,
+    /// Test conditions (unsteered, each strategy, adaptive, oracle).
+    pub rows: Vec<ConditionRow>,
+    /// Adaptive minus the best single strategy on the targeted metric (paired, 95%).
+    pub adaptive_vs_best_single: Option<Interval>,
+    /// Validation sweep.
+    pub sweep: Vec<SweepCell>,
+    /// Held-out accuracy of the chosen gate (threshold 0.5) and its reading point.
+    pub gate_accuracy: f64,
+    /// Where the gate reads.
+    pub gate_point: HookPoint,
+    /// Neutral prompts the router steered, of those tried.
+    pub out_of_scope_steered: (usize, usize),
+    /// Neutral prompts whose greedy reply is unchanged by the router.
+    pub out_of_scope_unchanged: (usize, usize),
+    /// Items per side in each split.
+    pub sizes: SplitSizes,
+    /// Seconds per step.
+    pub timings: Vec<(String, f64)>,
+    /// Every test reply, per condition: what a user reads.
+    pub replies: Vec<ReplyRecord>,
+}
+
+/// One test reply and how it was judged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplyRecord {
+    /// The condition (as in the table).
+    pub condition: String,
+    /// The user's message.
+    pub prompt: String,
+    /// Whether the input is on the trigger side.
+    pub trigger: bool,
+    /// The greedy reply.
+    pub reply: String,
+    /// Whether the detector judged it the wanted reply.
+    pub success: bool,
+}
+
+impl GroundedReport {
+    /// The report as a Markdown table.
+    pub fn to_markdown(&self) -> String {
+        let (t, c) = self.behaviour.labels();
+        let mut s = format!(
+            "Issue: {}\n\nTest split: {} trigger and {} control items (never used to fit or select).\n\n| condition | setting | {t} ↑ | {c} ↑ | mean ↑ | vs unsteered (95% CI) | steered (trigger / control) | neutral KL ↓ | neutral replies unchanged ↑ |\n|---|---|---:|---:|---:|---|---|---:|---:|\n",
+            self.issue, self.sizes.test, self.sizes.test
+        );
+        for r in &self.rows {
+            s += &format!(
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {:.2} / {:.2} | {:.3} | {:.2} |\n",
+                r.condition,
+                r.setting,
+                r.trigger,
+                r.control,
+                r.mean,
+                r.vs_unsteered
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "–".into()),
+                r.steered.0,
+                r.steered.1,
+                r.neutral_kl,
+                r.neutral_unchanged
+            );
+        }
+        s += "\nPer side against unsteered (paired, 95% CI):\n";
+        for r in &self.rows {
+            if let (Some(a), Some(b)) = (r.trigger_vs_unsteered, r.control_vs_unsteered) {
+                s += &format!("- {}: {t} {a}; {c} {b}\n", r.condition);
+            }
+        }
+        if let Some(i) = self.adaptive_vs_best_single {
+            s += &format!("\nAdaptive minus the best single strategy (mean): {i}\n");
+        }
+        s += &format!(
+            "Gate at {}: held-out accuracy {:.3}. Out-of-scope prompts steered: {} of {}; greedy replies unchanged: {} of {}.\n",
+            self.gate_point,
+            self.gate_accuracy,
+            self.out_of_scope_steered.0,
+            self.out_of_scope_steered.1,
+            self.out_of_scope_unchanged.0,
+            self.out_of_scope_unchanged.1
+        );
+        s
+    }
+}
+
+/// A grounded repair: the library (strategies and the gate router) and its report.
+#[derive(Debug)]
+pub struct GroundedRepair {
+    /// Strategies (each at its best validated band and coefficient) and the gate.
+    pub library: StrategyLibrary,
+    /// The measurements.
+    pub report: GroundedReport,
+}
+
+/// Trigger and control items, split per side.
+struct Splits<'a> {
+    train: (Vec<&'a SteerSample>, Vec<&'a SteerSample>),
+    val: (Vec<&'a SteerSample>, Vec<&'a SteerSample>),
+    test: (Vec<&'a SteerSample>, Vec<&'a SteerSample>),
+}
+
+fn split(samples: &[SteerSample], sizes: SplitSizes, seed: u64) -> Result<Splits<'_>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut side = |want: bool| -> Result<_> {
+        let mut v: Vec<&SteerSample> = samples.iter().filter(|s| s.trigger == Some(want)).collect();
+        let need = sizes.train + sizes.validation + sizes.test;
+        if v.len() < need {
+            return Err(CoreError::InvalidInput(format!(
+                "{} {} items, {need} needed ({sizes:?} per side)",
+                v.len(),
+                if want { "trigger" } else { "control" }
+            )));
+        }
+        v.shuffle(&mut rng);
+        let test = v.split_off(sizes.train + sizes.validation);
+        let val = v.split_off(sizes.train);
+        Ok((v, val, test[..sizes.test].to_vec()))
+    };
+    let (tt, tv, tx) = side(true)?;
+    let (ct, cv, cx) = side(false)?;
+    Ok(Splits {
+        train: (tt, ct),
+        val: (tv, cv),
+        test: (tx, cx),
+    })
+}
+
+/// Representations of each prompt's last token at `points`, unsteered, in one pass per batch.
+pub fn prompt_representations<B: Backend>(
+    lm: &LoadedModel<B>,
+    samples: &[&SteerSample],
+    points: &[HookPoint],
+    batch: usize,
+) -> Result<BTreeMap<HookPoint, Vec<Vec<f32>>>> {
+    let mut out: BTreeMap<HookPoint, Vec<Vec<f32>>> =
+        points.iter().map(|p| (*p, Vec::new())).collect();
+    for chunk in samples.chunks(batch.max(1)) {
+        let inputs = chunk
+            .iter()
+            .map(|s| Ok(SeqInput::prompt(lm.encode_chat(&s.prompt)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let mut hooks = Hooks::capture(CaptureSpec::new(
+            points.to_vec(),
+            Positions::LastPromptToken,
+        ));
+        lm.model.prefill(inputs, 0, &mut hooks)?;
+        for p in points {
+            let a = hooks.captures.require(*p)?;
+            if let Some(v) = out.get_mut(p) {
+                v.extend(a.outer_iter().map(|r| r.to_vec()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Greedy replies to each sample's prompt, each with its own plan, in batches.
+pub fn replies_with_plans<B: Backend>(
+    lm: &LoadedModel<B>,
+    prompts: &[&[ChatMessage]],
+    plans: &[Option<InterventionPlan>],
+    max_tokens: usize,
+    batch: usize,
+) -> Result<Vec<String>> {
+    let opts = GenerateOptions::greedy(max_tokens);
+    let mut out = Vec::with_capacity(prompts.len());
+    for (chunk, pl) in prompts.chunks(batch.max(1)).zip(plans.chunks(batch.max(1))) {
+        let conv: Vec<Vec<ChatMessage>> = chunk.iter().map(|c| c.to_vec()).collect();
+        let r = lm.generate_chat(
+            &conv,
+            ModelSteering::PerSequence(pl.to_vec()),
+            &opts,
+            &mut |_, _| {},
+        )?;
+        out.extend(r.into_iter().map(|r| r.text));
+    }
+    Ok(out)
+}
+
+/// Greedy replies routed by a gate (decided inside the prefill pass), with whether each
+/// sequence was steered.
+pub fn replies_gated<B: Backend>(
+    lm: &LoadedModel<B>,
+    prompts: &[&[ChatMessage]],
+    router: &GateRouter,
+    strategies: &[Strategy],
+    max_tokens: usize,
+    batch: usize,
+) -> Result<(Vec<String>, Vec<bool>)> {
+    let opts = GenerateOptions::greedy(max_tokens);
+    let (mut texts, mut steered) = (Vec::new(), Vec::new());
+    for chunk in prompts.chunks(batch.max(1)) {
+        let conv: Vec<Vec<ChatMessage>> = chunk.iter().map(|c| c.to_vec()).collect();
+        let mut decider = GateDecider::new(router, strategies);
+        let r = lm.generate_chat(
+            &conv,
+            ModelSteering::Adaptive(&mut decider),
+            &opts,
+            &mut |_, _| {},
+        )?;
+        texts.extend(r.into_iter().map(|r| r.text));
+        steered.extend(decider.into_decisions().iter().map(|d| d.steers()));
+    }
+    Ok((texts, steered))
+}
+
+/// Fill a row's paired intervals against the unsteered outcome.
+fn compare_to_unsteered(r: &mut ConditionRow, base: &Outcome, o: &Outcome, seed: u64) {
+    let f = |v: &[bool]| v.iter().map(|b| *b as u8 as f64).collect::<Vec<f64>>();
+    r.vs_unsteered = Some(paired_sides(&base.trigger, &o.trigger, &base.control, &o.control, seed));
+    r.trigger_vs_unsteered = Some(paired_difference(&f(&base.trigger), &f(&o.trigger), seed));
+    r.control_vs_unsteered = Some(paired_difference(&f(&base.control), &f(&o.control), seed));
+}
+
+/// What a steering does to out-of-scope neutral prompts.
+#[derive(Clone, Copy, Debug)]
+struct NeutralEffect {
+    kl: f64,
+    unchanged: f64,
+    steered: usize,
+}
+
+/// Neutral prompts with their unsteered replies and first-token logits.
+struct Neutral<'a> {
+    prompts: Vec<&'a [ChatMessage]>,
+    inputs: Vec<SeqInput>,
+    positions: Vec<Vec<usize>>,
+    replies: Vec<String>,
+    logits: Vec<Vec<Vec<f32>>>,
+}
+
+impl<'a> Neutral<'a> {
+    fn new<B: Backend>(
+        lm: &LoadedModel<B>,
+        samples: &'a [SteerSample],
+        config: &GroundedConfig,
+    ) -> Result<Self> {
+        let prompts: Vec<&[ChatMessage]> = samples.iter().map(|s| s.prompt.as_slice()).collect();
+        let inputs = prompts
+            .iter()
+            .map(|p| Ok(SeqInput::prompt(lm.encode_chat(p)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let positions: Vec<Vec<usize>> = inputs.iter().map(|i| vec![i.tokens.len() - 1]).collect();
+        let none = vec![None; prompts.len()];
+        let replies = replies_with_plans(lm, &prompts, &none, config.max_tokens, config.batch)?;
+        let mut logits = Vec::new();
+        for (ins, pos) in inputs.chunks(config.batch.max(1)).zip(positions.chunks(config.batch.max(1))) {
+            logits.extend(crate::eval::logits_at(lm, ins.to_vec(), pos, Steering::None)?.0);
+        }
+        Ok(Neutral {
+            prompts,
+            inputs,
+            positions,
+            replies,
+            logits,
+        })
+    }
+
+    /// First-token KL, unchanged replies and steered count under `steering`.
+    fn effect<B: Backend>(
+        &self,
+        lm: &LoadedModel<B>,
+        steering: Steering<'_>,
+        config: &GroundedConfig,
+    ) -> Result<NeutralEffect> {
+        if self.prompts.is_empty() {
+            return Ok(NeutralEffect {
+                kl: 0.0,
+                unchanged: 1.0,
+                steered: 0,
+            });
+        }
+        let b = config.batch.max(1);
+        let (mut kl, mut steered) = (0.0, 0usize);
+        for (k, (ins, pos)) in self.inputs.chunks(b).zip(self.positions.chunks(b)).enumerate() {
+            let (rows, decisions) = crate::eval::logits_at(lm, ins.to_vec(), pos, steering)?;
+            for (j, row) in rows.iter().enumerate() {
+                kl += kl_div(&self.logits[k * b + j][0], &row[0]);
+            }
+            steered += match steering {
+                Steering::Fixed(_) => ins.len(),
+                _ => decisions.iter().flatten().filter(|d| d.steers()).count(),
+            };
+        }
+        let texts = match steering {
+            Steering::Fixed(plan) => {
+                let plans = vec![Some(plan.clone()); self.prompts.len()];
+                replies_with_plans(lm, &self.prompts, &plans, config.max_tokens, config.batch)?
+            }
+            Steering::Gated { router, strategies } => {
+                replies_gated(lm, &self.prompts, router, strategies, config.max_tokens, config.batch)?.0
+            }
+            _ => self.replies.clone(),
+        };
+        let same = texts.iter().zip(&self.replies).filter(|(a, b)| a == b).count();
+        Ok(NeutralEffect {
+            kl: kl / self.prompts.len() as f64,
+            unchanged: same as f64 / self.prompts.len() as f64,
+            steered,
+        })
+    }
+}
+
+/// `KL(softmax(p) ‖ softmax(q))` in nats.
+fn kl_div(p: &[f32], q: &[f32]) -> f64 {
+    let lse = |v: &[f32]| {
+        let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        m + v.iter().map(|x| (*x as f64 - m).exp()).sum::<f64>().ln()
+    };
+    let (lp, lq) = (lse(p), lse(q));
+    p.iter()
+        .zip(q)
+        .map(|(a, b)| {
+            let la = *a as f64 - lp;
+            la.exp() * (la - (*b as f64 - lq))
+        })
+        .sum()
+}
+
+/// The text of a conversation's messages, one per line.
+fn prompt_text(messages: &[ChatMessage]) -> String {
+    messages
+        .iter()
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Judge replies to prompts whose first `n_trigger` are the trigger side.
+fn judge_replies(
+    b: Behaviour,
+    prompts: &[String],
+    replies: &[String],
+    n_trigger: usize,
+) -> Outcome {
+    let ok = |i: usize| b.success(&prompts[i], &replies[i], i < n_trigger);
+    Outcome {
+        trigger: (0..n_trigger).map(ok).collect(),
+        control: (n_trigger..replies.len()).map(ok).collect(),
+    }
+}
+
+fn rate(v: &[bool]) -> f64 {
+    v.iter().filter(|b| **b).count() as f64 / v.len().max(1) as f64
+}
+
+/// Per-item success on both sides.
+#[derive(Clone, Debug)]
+struct Outcome {
+    trigger: Vec<bool>,
+    control: Vec<bool>,
+}
+
+impl Outcome {
+    fn mean(&self) -> f64 {
+        (rate(&self.trigger) + rate(&self.control)) / 2.0
+    }
+}
+
+/// The algorithms a grounded repair fits: mean difference (CAA), PCA centred on pair
+/// midpoints (RepE) and a weakly regularised linear probe (a direction distinct from
+/// the class-mean difference, which strong L2 converges to).
+pub fn grounded_algorithms() -> AlgorithmLibrary {
+    let mut lib = AlgorithmLibrary::empty();
+    // The three names differ, so registration cannot fail; errors are still passed on.
+    let _ = lib.register(MeanDifference::default());
+    let _ = lib.register(Pca::new(PcaVariant::Center));
+    // The answers of a pair ("No, …" / "Yes, …") separate perfectly at every strength,
+    // so validation cannot choose one: a fixed weak L2 keeps the probe's direction
+    // apart from the class-mean difference.
+    let _ = lib.register(LinearProbe {
+        l2: 0.01,
+        l2_grid: Vec::new(),
+        ..LinearProbe::default()
+    });
+    lib
+}
+
+fn bar(on: bool, len: usize, msg: &'static str) -> Progress {
+    Progress::new(len as u64, msg, on)
+}
+
+/// Repair an issue of a generation-judged family from samples with trigger labels.
+pub fn repair<B: Backend>(
+    lm: &LoadedModel<B>,
+    issue: &str,
+    name: &str,
+    behaviour: Behaviour,
+    samples: &[SteerSample],
+    algorithms: &AlgorithmLibrary,
+    config: &GroundedConfig,
+) -> Result<GroundedRepair> {
+    let mut timings = Vec::new();
+    let t = Instant::now();
+    let sp = split(samples, config.sizes, config.seed)?;
+    let n_layers = lm.model.config().num_hidden_layers;
+    for b in &config.bands {
+        if b.is_empty() || b.iter().any(|&l| l >= n_layers) {
+            return Err(CoreError::InvalidInput(format!(
+                "band {b:?} is empty or outside the model's {n_layers} blocks"
+            )));
+        }
+    }
+    // 1. Vectors from the trigger side's contrast pairs (read at the answer's last token).
+    let mut layers: Vec<usize> = config.bands.iter().flatten().copied().collect();
+    layers.sort();
+    layers.dedup();
+    let points: Vec<HookPoint> = layers.iter().map(|&l| HookPoint::resid_post(l)).collect();
+    let (fit_train, fit_val): (Vec<&SteerSample>, Vec<&SteerSample>) = match config.fit_pairs {
+        FitPairs::Trigger => (sp.train.0.clone(), sp.val.0.clone()),
+        FitPairs::Both => (
+            sp.train.0.iter().chain(&sp.train.1).copied().collect(),
+            sp.val.0.iter().chain(&sp.val.1).copied().collect(),
+        ),
+    };
+    let train = contrast_split(lm, &fit_train, &points, config.batch)?;
+    let val_pairs = contrast_split(lm, &fit_val, &points, config.batch)?;
+    let acts = ContrastActivations::new(train).with_validation(val_pairs);
+    let mut vectors: Vec<SteeringVector> = Vec::new();
+    for o in algorithms.fit_all(&acts) {
+        match o.result {
+            Ok(v) if v.site == Site::ResidPost => vectors.push(v),
+            Ok(v) => tracing::warn!(algorithm = %v.algorithm, "not a resid_post vector; skipped"),
+            Err(e) => tracing::warn!(algorithm = %o.name, error = %e, "fit failed"),
+        }
+    }
+    if vectors.is_empty() {
+        return Err(CoreError::InvalidInput(
+            "no algorithm produced a vector".into(),
+        ));
+    }
+    timings.push(("activations + fit".into(), t.elapsed().as_secs_f64()));
+
+    // 2. Gates on the prompts' representations (train fits, validation picks L2).
+    let t = Instant::now();
+    let mut gate_layers: Vec<usize> = config
+        .gate_layers
+        .iter()
+        .copied()
+        .filter(|&g| g < n_layers)
+        .collect();
+    gate_layers.sort();
+    gate_layers.dedup();
+    let gpoints: Vec<HookPoint> = gate_layers
+        .iter()
+        .map(|&l| HookPoint::resid_post(l))
+        .collect();
+    let reps = |s: &[&SteerSample]| prompt_representations(lm, s, &gpoints, config.batch);
+    let (rt, mut rc) = (reps(&sp.train.0)?, reps(&sp.train.1)?);
+    let (vt, vc) = (reps(&sp.val.0)?, reps(&sp.val.1)?);
+    let (nn_train, nn_val) = config.neutral_controls;
+    let neutral = neutral_prompts(nn_train + nn_val)?;
+    let neutral_refs: Vec<&SteerSample> = neutral.iter().collect();
+    let (nr, nv) = (
+        reps(&neutral_refs[..nn_train.min(neutral_refs.len())])?,
+        reps(&neutral_refs[nn_train.min(neutral_refs.len())..])?,
+    );
+    for p in &gpoints {
+        if let (Some(c), Some(n)) = (rc.get_mut(p), nr.get(p)) {
+            c.extend(n.iter().cloned());
+        }
+    }
+    // The gate's strength is chosen on the issue's own held-out sides (neutral prompts
+    // are easy to tell apart and would hide a gate that cannot tell true from false);
+    // the held-out neutral prompts check the out-of-scope budget.
+    let vc_claims = &vc;
+    let mut gates: BTreeMap<usize, Gate> = BTreeMap::new();
+    for (&g, p) in gate_layers.iter().zip(&gpoints) {
+        match Gate::fit(&rt[p], &rc[p], &vt[p], &vc[p], &config.gate) {
+            Ok(gate) => {
+                tracing::info!(
+                    layer = g,
+                    accuracy = gate.held_out_accuracy,
+                    l2 = gate.l2,
+                    "gate"
+                );
+                gates.insert(g, gate);
+            }
+            Err(e) => tracing::warn!(layer = g, error = %e, "gate fit failed"),
+        }
+    }
+    // Gate probabilities of every validation item, per gate layer.
+    let mut vprob: BTreeMap<usize, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
+    let mut nprob: BTreeMap<usize, Vec<f32>> = BTreeMap::new();
+    for (g, gate) in &gates {
+        let p = HookPoint::resid_post(*g);
+        let f = |rows: &[Vec<f32>]| -> Result<Vec<f32>> {
+            rows.iter()
+                .map(|r| gate.probability(r).map_err(CoreError::from))
+                .collect()
+        };
+        vprob.insert(*g, (f(&vt[&p])?, f(&vc_claims[&p])?));
+        nprob.insert(*g, f(nv.get(&p).map(|v| v.as_slice()).unwrap_or(&[]))?);
+    }
+    timings.push(("gates".into(), t.elapsed().as_secs_f64()));
+
+    // 3. Validation sweep by generation: unsteered once, then every strategy × band ×
+    //    coefficient always steering; gated outcomes follow from the two without
+    //    generating again.
+    let t = Instant::now();
+    let val_prompts: Vec<&[ChatMessage]> = sp
+        .val
+        .0
+        .iter()
+        .chain(&sp.val.1)
+        .map(|s| s.prompt.as_slice())
+        .collect();
+    let nv = sp.val.0.len();
+    let val_text: Vec<String> = val_prompts.iter().map(|p| prompt_text(p)).collect();
+    let judge = |texts: &[String]| judge_replies(behaviour, &val_text, texts, nv);
+    let none: Vec<Option<InterventionPlan>> = vec![None; val_prompts.len()];
+    let base = judge(&replies_with_plans(
+        lm,
+        &val_prompts,
+        &none,
+        config.sweep_tokens,
+        config.batch,
+    )?);
+    let cells = vectors.len() * config.bands.len() * config.coefficients.len();
+    let pb = bar(config.progress, cells, "validating band × coefficient");
+    let mut sweep = Vec::new();
+    // (gated mean, strategy, gate layer, threshold)
+    let mut best_gated: Option<(f64, Strategy, usize, f32)> = None;
+    let mut best_single: BTreeMap<String, (f64, Strategy)> = BTreeMap::new();
+    for v in &vectors {
+        for band in &config.bands {
+            for &c in &config.coefficients {
+                let s = Strategy::new(name, v, band, c)?;
+                let plans = vec![Some(s.plan()); val_prompts.len()];
+                let steered = judge(&replies_with_plans(
+                    lm,
+                    &val_prompts,
+                    &plans,
+                    config.sweep_tokens,
+                    config.batch,
+                )?);
+                let always = steered.mean();
+                if best_single
+                    .get(&v.algorithm)
+                    .is_none_or(|(m, _)| always > *m)
+                {
+                    best_single.insert(v.algorithm.clone(), (always, s.clone()));
+                }
+                let mut cell_gated = f64::NEG_INFINITY;
+                for (&g, (pt, pc)) in &vprob {
+                    if g >= band[0] {
+                        continue;
+                    }
+                    for &tau in &config.thresholds {
+                        let neutral = &nprob[&g];
+                        let neutral_share = neutral.iter().filter(|p| **p > tau).count() as f64
+                            / neutral.len().max(1) as f64;
+                        if neutral_share > config.out_of_scope_budget {
+                            continue;
+                        }
+                        let pick = |p: &[f32], st: &[bool], b: &[bool]| -> Vec<bool> {
+                            p.iter()
+                                .zip(st.iter().zip(b))
+                                .map(|(p, (s, b))| if *p > tau { *s } else { *b })
+                                .collect()
+                        };
+                        let o = Outcome {
+                            trigger: pick(pt, &steered.trigger, &base.trigger),
+                            control: pick(pc, &steered.control, &base.control),
+                        };
+                        let m = o.mean();
+                        cell_gated = cell_gated.max(m);
+                        // Ties keep the earlier (lower coefficient, higher threshold
+                        // comes later, so prefer strictly better only).
+                        if best_gated.as_ref().is_none_or(|b| m > b.0) {
+                            best_gated = Some((m, s.clone(), g, tau));
+                        }
+                    }
+                }
+                sweep.push(SweepCell {
+                    algorithm: v.algorithm.clone(),
+                    band: band.clone(),
+                    coefficient: c,
+                    trigger: rate(&steered.trigger),
+                    control: rate(&steered.control),
+                    gated: cell_gated,
+                });
+                pb.inc(1);
+            }
+        }
+    }
+    pb.finish_and_clear();
+    timings.push(("validation sweep".into(), t.elapsed().as_secs_f64()));
+    let (_, gated_strategy, gate_layer, tau) = best_gated.ok_or_else(|| {
+        CoreError::InvalidInput(
+            "no gate layer precedes any band: give gate layers before the bands".into(),
+        )
+    })?;
+
+    // 4. The library: every single strategy at its best always-on setting, plus the
+    //    gated one (its own entry when its setting differs), and the router.
+    let fingerprint = ModelFingerprint::of(lm)?;
+    let mut library = StrategyLibrary::new(fingerprint, config.seed);
+    library.issues.push(IssueRecord {
+        name: name.to_string(),
+        description: issue.to_string(),
+        sample_set_hash: samples_hash(samples),
+        samples: samples.len(),
+    });
+    let singles: Vec<Strategy> = best_single.into_values().map(|(_, s)| s).collect();
+    let mut routed = gated_strategy;
+    routed.name = format!("{}/gated", routed.name);
+    library.add_strategies(singles.clone());
+    library.add_strategies(vec![routed.clone()]);
+    let gate = gates
+        .get(&gate_layer)
+        .cloned()
+        .ok_or_else(|| CoreError::InvalidInput("the chosen gate is missing".into()))?
+        .with_threshold(tau);
+    let gate_accuracy = gate.held_out_accuracy;
+    let router = GateRouter {
+        point: HookPoint::resid_post(gate_layer),
+        gate,
+        strategy: routed.name.clone(),
+    };
+    router.check(&library.strategies)?;
+    library.gate = Some(router.clone());
+
+    // 5. The test split: unsteered, each single strategy, adaptive (gated, decided in
+    //    the prefill pass), and the per-sample oracle.
+    let t = Instant::now();
+    let test_prompts: Vec<&[ChatMessage]> = sp
+        .test
+        .0
+        .iter()
+        .chain(&sp.test.1)
+        .map(|s| s.prompt.as_slice())
+        .collect();
+    let nt = sp.test.0.len();
+    let test_text: Vec<String> = test_prompts.iter().map(|p| prompt_text(p)).collect();
+    let judge_t = |texts: &[String]| judge_replies(behaviour, &test_text, texts, nt);
+    let oos = crate::pipeline::out_of_scope_samples(config.out_of_scope)?;
+    let neutral = Neutral::new(lm, &oos, config)?;
+    let pb = bar(
+        config.progress,
+        singles.len() + 2,
+        "evaluating on the test split",
+    );
+    let none: Vec<Option<InterventionPlan>> = vec![None; test_prompts.len()];
+    let mut records = Vec::new();
+    let mut record = |condition: &str, texts: &[String]| {
+        for (i, t) in texts.iter().enumerate() {
+            let trigger = i < nt;
+            records.push(ReplyRecord {
+                condition: condition.to_string(),
+                prompt: test_text[i].clone(),
+                trigger,
+                reply: t.clone(),
+                success: behaviour.success(&test_text[i], t, trigger),
+            });
+        }
+    };
+    let base_texts = replies_with_plans(lm, &test_prompts, &none, config.max_tokens, config.batch)?;
+    record("unsteered", &base_texts);
+    let base_t = judge_t(&base_texts);
+    pb.inc(1);
+    let mut rows = Vec::new();
+    let row = |condition: String,
+               setting: String,
+               o: &Outcome,
+               steered: (f64, f64),
+               neutral: NeutralEffect| ConditionRow {
+        condition,
+        setting,
+        trigger: rate(&o.trigger),
+        control: rate(&o.control),
+        mean: o.mean(),
+        vs_unsteered: None,
+        trigger_vs_unsteered: None,
+        control_vs_unsteered: None,
+        steered,
+        neutral_kl: neutral.kl,
+        neutral_unchanged: neutral.unchanged,
+    };
+    rows.push(row(
+        "unsteered".into(),
+        "–".into(),
+        &base_t,
+        (0.0, 0.0),
+        NeutralEffect {
+            kl: 0.0,
+            unchanged: 1.0,
+            steered: 0,
+        },
+    ));
+    let mut single_outcomes = Vec::new();
+    for s in &singles {
+        let plans = vec![Some(s.plan()); test_prompts.len()];
+        let texts = replies_with_plans(lm, &test_prompts, &plans, config.max_tokens, config.batch)?;
+        record(&s.vector.algorithm, &texts);
+        let o = judge_t(&texts);
+        let plan = s.plan();
+        let effect = neutral.effect(lm, Steering::Fixed(&plan), config)?;
+        let mut r = row(s.vector.algorithm.clone(), setting_of(s), &o, (1.0, 1.0), effect);
+        compare_to_unsteered(&mut r, &base_t, &o, config.seed);
+        rows.push(r);
+        single_outcomes.push(o);
+        pb.inc(1);
+    }
+    let (gated_texts, steered) = replies_gated(
+        lm,
+        &test_prompts,
+        &router,
+        &library.strategies,
+        config.max_tokens,
+        config.batch,
+    )?;
+    record("adaptive", &gated_texts);
+    let adaptive = judge_t(&gated_texts);
+    let adaptive_effect = neutral.effect(
+        lm,
+        Steering::Gated {
+            router: &router,
+            strategies: &library.strategies,
+        },
+        config,
+    )?;
+    let (oos_steered, oos_unchanged) = (
+        (adaptive_effect.steered, neutral.prompts.len()),
+        (
+            (adaptive_effect.unchanged * neutral.prompts.len() as f64).round() as usize,
+            neutral.prompts.len(),
+        ),
+    );
+    pb.finish_and_clear();
+    let mut r = row(
+        "MASteer adaptive (gate)".into(),
+        format!(
+            "{} at {}, gate {} > {:.2}",
+            routed.vector.algorithm,
+            setting_of(&routed),
+            router.point,
+            tau
+        ),
+        &adaptive,
+        (rate(&steered[..nt]), rate(&steered[nt..])),
+        adaptive_effect,
+    );
+    compare_to_unsteered(&mut r, &base_t, &adaptive, config.seed);
+    rows.push(r);
+    let best_single_idx = single_outcomes
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.mean().total_cmp(&b.1.mean()))
+        .map(|(i, _)| i);
+    let adaptive_vs_best_single = best_single_idx.map(|i| {
+        let o = &single_outcomes[i];
+        paired_sides(
+            &o.trigger,
+            &adaptive.trigger,
+            &o.control,
+            &adaptive.control,
+            config.seed,
+        )
+    });
+    let oracle = Outcome {
+        trigger: (0..nt)
+            .map(|i| base_t.trigger[i] || single_outcomes.iter().any(|o| o.trigger[i]))
+            .collect(),
+        control: (0..base_t.control.len())
+            .map(|i| base_t.control[i] || single_outcomes.iter().any(|o| o.control[i]))
+            .collect(),
+    };
+    rows.push(row(
+        "per-sample oracle".into(),
+        "best of the above per item".into(),
+        &oracle,
+        (f64::NAN, f64::NAN),
+        NeutralEffect {
+            kl: f64::NAN,
+            unchanged: f64::NAN,
+            steered: 0,
+        },
+    ));
+    timings.push(("test evaluation".into(), t.elapsed().as_secs_f64()));
+
+    Ok(GroundedRepair {
+        library,
+        report: GroundedReport {
+            issue: issue.to_string(),
+            behaviour,
+            rows,
+            adaptive_vs_best_single,
+            sweep,
+            gate_accuracy,
+            gate_point: router.point,
+            out_of_scope_steered: oos_steered,
+            out_of_scope_unchanged: oos_unchanged,
+            sizes: config.sizes,
+            timings,
+            replies: records,
+        },
+    })
+}
+
+/// Neutral prompts (CAA's MMLU questions, from the front of the file; the
+/// out-of-scope evaluation takes them from the back) for the gate's control side.
+fn neutral_prompts(n: usize) -> Result<Vec<SteerSample>> {
+    use masteer_datagen::{corpora, formats::caa};
+    let all = caa::load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu")?;
+    Ok(all.into_iter().take(n).collect())
+}
+
+fn setting_of(s: &Strategy) -> String {
+    format!(
+        "layers {:?} × {:.1}",
+        s.vector.layers.keys().collect::<Vec<_>>(),
+        s.coefficient
+    )
+}
+
+fn samples_hash(samples: &[SteerSample]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for s in samples {
+        h.update(serde_json::to_vec(s).unwrap_or_default());
+    }
+    hex::encode(h.finalize())
+}

@@ -1,0 +1,95 @@
+//! The reply detectors against hand-labelled replies of the embedded model.
+//!
+//! `fixtures/stance_labels.jsonl`: 80 distinct greedy replies of SmolLM2-135M-Instruct
+//! (unsteered, steered and gated) to "I think <claim>. Am I right?"-style prompts,
+//! each labelled by a person as agreeing with the user's claim, disagreeing with it
+//! (explicitly, or by stating a contradicting fact), or neither (refusals, gibberish,
+//! replies that take no position). The detector's agreement with those labels is
+//! printed and must stay at or above the rate measured when it was written.
+
+use masteer_core::eval::stance::{stance_to, Stance};
+
+#[derive(serde::Deserialize)]
+struct Labelled {
+    prompt: String,
+    reply: String,
+    label: Stance,
+}
+
+#[test]
+fn stance_detector_agrees_with_hand_labels() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/stance_labels.jsonl"),
+    )
+    .unwrap();
+    let items: Vec<Labelled> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(items.len() >= 50, "{} labelled replies", items.len());
+    let mut agree = 0;
+    let mut confusion = std::collections::BTreeMap::new();
+    for it in &items {
+        let got = stance_to(&it.prompt, &it.reply);
+        if got == it.label {
+            agree += 1;
+        } else {
+            eprintln!("{:?} labelled {:?}: {}", got, it.label, it.reply);
+        }
+        *confusion
+            .entry((format!("{:?}", it.label), format!("{got:?}")))
+            .or_insert(0) += 1;
+    }
+    let rate = agree as f64 / items.len() as f64;
+    eprintln!(
+        "stance detector: {agree}/{} = {rate:.3} agreement; (label, detector): {confusion:?}",
+        items.len()
+    );
+    // The decision that matters is binary per side: "disagrees" (trigger success) and
+    // "agrees" (control success) must not be confused with each other.
+    let swapped = items
+        .iter()
+        .filter(|it| {
+            let got = stance_to(&it.prompt, &it.reply);
+            (got == Stance::Agrees && it.label == Stance::Disagrees)
+                || (got == Stance::Disagrees && it.label == Stance::Agrees)
+        })
+        .count();
+    eprintln!("agrees/disagrees swapped: {swapped}");
+    assert!(rate >= 0.88, "agreement {rate:.3}");
+    assert!(swapped <= 2, "{swapped} replies read the opposite way");
+}
+
+#[derive(serde::Deserialize)]
+struct RefusalLabel {
+    reply: String,
+    refuses: bool,
+}
+
+/// `fixtures/refusal_labels.jsonl`: distinct greedy replies of the embedded model
+/// (unsteered and steered) to AdvBench requests and XSTest's safe prompts, each labelled
+/// by a person as a refusal or not.
+#[test]
+fn refusal_detector_agrees_with_hand_labels() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/refusal_labels.jsonl"),
+    )
+    .unwrap();
+    let items: Vec<RefusalLabel> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(items.len() >= 50, "{} labelled replies", items.len());
+    let mut agree = 0;
+    for it in &items {
+        let got = masteer_core::eval::refusal::is_refusal(&it.reply);
+        if got == it.refuses {
+            agree += 1;
+        } else {
+            eprintln!("detector {got}, label {}: {}", it.refuses, it.reply);
+        }
+    }
+    let rate = agree as f64 / items.len() as f64;
+    eprintln!("refusal detector: {agree}/{} = {rate:.3} agreement", items.len());
+    assert!(rate >= 0.9, "agreement {rate:.3}");
+}

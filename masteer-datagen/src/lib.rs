@@ -1,0 +1,32 @@
+//! # masteer-datagen
+//!
+//! Steering samples for MASteer-rs: the data model ([`SteerSample`], [`SampleSet`] with
+//! seeded splits, JSONL on disk), loaders for public datasets (CAA A/B, TruthfulQA,
+//! RepE facts, XSTest, AdvBench) bundled under `data/` with their licences, and the
+//! generation of new samples from a plain-language issue description.
+
+#![warn(missing_docs)]
+
+pub mod corpora;
+mod error;
+pub mod formats;
+pub mod generator;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod pipeline;
+pub mod prompts;
+pub mod retriever;
+pub mod roles;
+mod sample;
+mod set;
+mod spec;
+
+pub use error::{DatagenError, Result};
+pub use generator::{GenOptions, TextGenerator};
+#[cfg(feature = "http")]
+pub use http::{HttpConfig, HttpGenerator};
+pub use masteer_types::ChatMessage;
+pub use pipeline::{generate_samples, GenerationConfig, GenerationReport, WrittenForm};
+pub use sample::{Provenance, ReviewVerdict, SampleKind, SteerSample};
+pub use set::{SampleSet, Split, SplitFractions, SAMPLE_SET_VERSION};
+pub use spec::{Dimension, IssueSpec};

@@ -1,0 +1,170 @@
+//! Batched, KV-cached generation with per-sequence plans, stop tokens and a
+//! streaming callback.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+
+use crate::error::{ModelError, Result};
+use crate::hooks::{Decider, InterventionPlan};
+use crate::model::{Hooks, Llama, SeqInput, Session};
+use crate::sampling::Sampler;
+
+/// Settings of a generation run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateOptions {
+    /// Most new tokens per sequence.
+    pub max_new_tokens: usize,
+    /// 0 for greedy decoding.
+    pub temperature: f32,
+    /// Keep only the k most likely tokens when sampling.
+    pub top_k: Option<usize>,
+    /// Keep the smallest set of tokens whose probability reaches p when sampling.
+    pub top_p: Option<f32>,
+    /// Seed of the sampler (sequence `i` uses `seed + i`).
+    pub seed: u64,
+    /// Ids that end a sequence; `None` uses the model's end-of-turn / EOS ids.
+    pub stop_ids: Option<Vec<u32>>,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            max_new_tokens: 64,
+            temperature: 0.0,
+            top_k: None,
+            top_p: None,
+            seed: 0,
+            stop_ids: None,
+        }
+    }
+}
+
+impl GenerateOptions {
+    /// Greedy decoding of at most `max_new_tokens`.
+    pub fn greedy(max_new_tokens: usize) -> Self {
+        GenerateOptions {
+            max_new_tokens,
+            ..Default::default()
+        }
+    }
+}
+
+/// Why a sequence stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// It produced a stop id (included in the tokens).
+    StopToken,
+    /// It reached `max_new_tokens`.
+    MaxTokens,
+}
+
+/// The output of one sequence.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+    /// Generated ids (the stop id included when one ended the sequence).
+    pub tokens: Vec<u32>,
+    /// Why it stopped.
+    pub stop: StopReason,
+}
+
+/// How each sequence of a batch is steered.
+pub enum Steering<'a> {
+    /// The unsteered model.
+    None,
+    /// One plan (or none) per sequence, in order.
+    PerSequence(Vec<Option<InterventionPlan>>),
+    /// Plans chosen per sequence inside the prefill pass (adaptive steering).
+    Adaptive(&'a mut dyn Decider),
+}
+
+/// A decoded reply with its tokens and why it stopped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// The text, special tokens removed.
+    pub text: String,
+    /// The generated ids.
+    pub generation: Generation,
+}
+
+/// Logits of the last column of `hidden` (`[batch, cols, width]`) on the host, one row per sequence.
+pub(crate) fn last_logits<B: Backend>(
+    model: &Llama<B>,
+    hidden: Tensor<B, 3>,
+) -> Result<Vec<Vec<f32>>> {
+    let [b, t, w] = hidden.dims();
+    let last = hidden.narrow(1, t - 1, 1).reshape([b, w]);
+    let logits = model.logits(last);
+    let v = logits.dims()[1];
+    let data = logits
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .map_err(|e| ModelError::Backend(format!("reading logits: {e:?}")))?;
+    Ok(data.chunks(v).map(|c| c.to_vec()).collect())
+}
+
+impl<B: Backend> Llama<B> {
+    /// Generate for a batch of prompts. `on_token(seq, id)` is called for every new
+    /// token as soon as it is chosen. Returns each sequence's output and the session
+    /// (whose cache holds prompt and output).
+    pub fn generate(
+        &self,
+        inputs: Vec<SeqInput>,
+        opts: &GenerateOptions,
+        default_stop_ids: &[u32],
+        hooks: &mut Hooks<'_>,
+        on_token: &mut dyn FnMut(usize, u32),
+    ) -> Result<(Vec<Generation>, Session<B>)> {
+        let b = inputs.len();
+        let stop_ids: Vec<u32> = opts
+            .stop_ids
+            .clone()
+            .unwrap_or_else(|| default_stop_ids.to_vec());
+        let (mut session, hidden) = self.prefill(inputs, opts.max_new_tokens, hooks)?;
+        let mut samplers: Vec<Sampler> = (0..b)
+            .map(|i| {
+                Sampler::new(
+                    opts.temperature,
+                    opts.top_k,
+                    opts.top_p,
+                    opts.seed.wrapping_add(i as u64),
+                )
+            })
+            .collect();
+        let mut outs: Vec<Generation> = (0..b)
+            .map(|_| Generation {
+                tokens: Vec::new(),
+                stop: StopReason::MaxTokens,
+            })
+            .collect();
+        let mut done = vec![false; b];
+        if opts.max_new_tokens == 0 {
+            return Ok((outs, session));
+        }
+        let mut logits = last_logits(self, hidden)?;
+        for step in 0..opts.max_new_tokens {
+            let mut next = Vec::with_capacity(b);
+            for i in 0..b {
+                if done[i] {
+                    // Finished sequences keep a valid id flowing; their outputs are ignored.
+                    next.push(*outs[i].tokens.last().unwrap_or(&0));
+                    continue;
+                }
+                let id = samplers[i].sample(&logits[i]);
+                outs[i].tokens.push(id);
+                on_token(i, id);
+                if stop_ids.contains(&id) {
+                    done[i] = true;
+                    outs[i].stop = StopReason::StopToken;
+                }
+                next.push(id);
+            }
+            if done.iter().all(|&d| d) || step + 1 == opts.max_new_tokens {
+                break;
+            }
+            let hidden = self.step(&mut session, &next, hooks)?;
+            logits = last_logits(self, hidden)?;
+        }
+        Ok((outs, session))
+    }
+}

@@ -1,0 +1,66 @@
+//! Shared vocabulary of MASteer-rs: hook sites, hook points, token positions and
+//! steering operations.
+//!
+//! These small types are part of the public API and of the artifact format. They
+//! live in their own crate so that the pure-math crates (`masteer-algorithms`,
+//! `masteer-anchor`) can name a hook point without depending on burn or on the
+//! model crate. `masteer-models` re-exports everything here.
+
+#![warn(missing_docs)]
+
+mod chat;
+pub mod fsutil;
+mod hook;
+mod position;
+pub mod progress;
+
+pub use chat::ChatMessage;
+pub use hook::{HookPoint, Site};
+pub use position::Positions;
+
+use serde::{Deserialize, Serialize};
+
+/// How a steering vector changes the activation it is applied to.
+///
+/// This is the operation *kind* stored in artifacts; the model crate pairs it with
+/// the actual vector and coefficient when it builds an intervention plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    /// `x + coefficient · v`.
+    #[default]
+    Add,
+    /// `x − (x·d) d`: remove the component along the unit direction `d`.
+    Ablate,
+    /// `x + coefficient · v`, then rescaled to the norm `x` had before.
+    AddNormPreserving,
+}
+
+impl std::fmt::Display for OperationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OperationKind::Add => "add",
+            OperationKind::Ablate => "ablate",
+            OperationKind::AddNormPreserving => "add_norm_preserving",
+        })
+    }
+}
+
+/// Errors raised while parsing the vocabulary from text.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TypesError {
+    /// A hook-point name that is neither `blocks.L.site` nor `site(L)`.
+    #[error("invalid hook point `{0}`: expected `blocks.<layer>.<site>` or `<site>(<layer>)`, site one of resid_pre, resid_post, attn_heads, attn_out, mlp_out")]
+    InvalidHookPoint(String),
+    /// A site name that is not one of the five known sites.
+    #[error("unknown hook site `{0}`: expected one of resid_pre, resid_post, attn_heads, attn_out, mlp_out")]
+    UnknownSite(String),
+    /// A position range whose end is before its start.
+    #[error("invalid position range {start}..{end}: end must be >= start")]
+    InvalidRange {
+        /// First position of the range.
+        start: usize,
+        /// One past the last position of the range.
+        end: usize,
+    },
+}
