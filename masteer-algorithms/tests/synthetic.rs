@@ -602,8 +602,13 @@ fn probe_strength_is_chosen_on_validation() {
             .with(HookPoint::resid_post(2), val.clone()),
     );
     let accuracy = |dir: &[f32]| {
-        let score = |r: ndarray::ArrayView1<f32>| r.iter().zip(dir).map(|(a, b)| a * b).sum::<f32>();
-        let right = val.positive.rows().into_iter().zip(val.negative.rows())
+        let score =
+            |r: ndarray::ArrayView1<f32>| r.iter().zip(dir).map(|(a, b)| a * b).sum::<f32>();
+        let right = val
+            .positive
+            .rows()
+            .into_iter()
+            .zip(val.negative.rows())
             .filter(|(p, n)| score(*p) > 0.0 && score(*n) < 0.0)
             .count();
         right as f64 / val.positive.nrows() as f64
@@ -627,7 +632,10 @@ fn probe_strength_is_chosen_on_validation() {
     .fit(&acts)
     .unwrap();
     let a_strong = accuracy(&strong.layers[&2].direction);
-    assert!(a_probe > a_strong + 0.01, "validated {a_probe:.3} vs fixed {a_strong:.3}");
+    assert!(
+        a_probe > a_strong + 0.01,
+        "validated {a_probe:.3} vs fixed {a_strong:.3}"
+    );
     eprintln!("held-out accuracy: mean difference {a_md:.3}, probe l2=1 {a_strong:.3}, validated probe {a_probe:.3}");
 }
 
@@ -645,8 +653,8 @@ fn iti_ties_in_accuracy_do_not_favour_low_layers() {
                 for (layer, head, dir, size) in [(0, 3, &low_dir, 10.0), (2, 1, &high_dir, 20.0)] {
                     if l == layer {
                         for i in 0..r.positive.nrows() {
-                            for j in 0..hd {
-                                r.positive[[i, head * hd + j]] += (size * dir[j]) as f32;
+                            for (j, d) in dir.iter().enumerate() {
+                                r.positive[[i, head * hd + j]] += (size * d) as f32;
                             }
                         }
                     }
@@ -673,7 +681,12 @@ fn iti_ties_in_accuracy_do_not_favour_low_layers() {
     let kept: Vec<(usize, usize, f32)> = v
         .layers
         .iter()
-        .flat_map(|(l, lv)| lv.diagnostics.heads.iter().map(move |h| (*l, h.head, h.probe_accuracy)))
+        .flat_map(|(l, lv)| {
+            lv.diagnostics
+                .heads
+                .iter()
+                .map(move |h| (*l, h.head, h.probe_accuracy))
+        })
         .collect();
     assert_eq!(kept.len(), 1);
     assert_eq!((kept[0].0, kept[0].1), (2, 1), "{kept:?}");

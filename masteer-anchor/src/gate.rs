@@ -90,7 +90,7 @@ impl Gate {
                 "a gate needs held-out rows of both sides to choose its strength".into(),
             ));
         }
-        if config.l2_grid.is_empty() || config.l2_grid.iter().any(|l| !(*l > 0.0)) {
+        if config.l2_grid.is_empty() || config.l2_grid.iter().any(|l| l.is_nan() || *l <= 0.0) {
             return Err(AnchorError::Settings(
                 "the L2 grid must hold positive strengths".into(),
             ));

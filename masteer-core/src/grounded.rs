@@ -34,9 +34,9 @@ use crate::activations::contrast_split;
 use crate::adaptive::{GateDecider, GateRouter};
 use crate::error::{CoreError, Result};
 use crate::eval::bootstrap::{paired_difference, paired_sides, Interval};
-use crate::eval::Steering;
 use crate::eval::refusal::is_refusal;
 use crate::eval::stance::{stance_to, Stance};
+use crate::eval::Steering;
 use crate::fingerprint::ModelFingerprint;
 use crate::library::{IssueRecord, StrategyLibrary};
 use crate::strategy::Strategy;
@@ -449,7 +449,13 @@ pub fn replies_gated<B: Backend>(
 /// Fill a row's paired intervals against the unsteered outcome.
 fn compare_to_unsteered(r: &mut ConditionRow, base: &Outcome, o: &Outcome, seed: u64) {
     let f = |v: &[bool]| v.iter().map(|b| *b as u8 as f64).collect::<Vec<f64>>();
-    r.vs_unsteered = Some(paired_sides(&base.trigger, &o.trigger, &base.control, &o.control, seed));
+    r.vs_unsteered = Some(paired_sides(
+        &base.trigger,
+        &o.trigger,
+        &base.control,
+        &o.control,
+        seed,
+    ));
     r.trigger_vs_unsteered = Some(paired_difference(&f(&base.trigger), &f(&o.trigger), seed));
     r.control_vs_unsteered = Some(paired_difference(&f(&base.control), &f(&o.control), seed));
 }
@@ -486,7 +492,10 @@ impl<'a> Neutral<'a> {
         let none = vec![None; prompts.len()];
         let replies = replies_with_plans(lm, &prompts, &none, config.max_tokens, config.batch)?;
         let mut logits = Vec::new();
-        for (ins, pos) in inputs.chunks(config.batch.max(1)).zip(positions.chunks(config.batch.max(1))) {
+        for (ins, pos) in inputs
+            .chunks(config.batch.max(1))
+            .zip(positions.chunks(config.batch.max(1)))
+        {
             logits.extend(crate::eval::logits_at(lm, ins.to_vec(), pos, Steering::None)?.0);
         }
         Ok(Neutral {
@@ -514,7 +523,12 @@ impl<'a> Neutral<'a> {
         }
         let b = config.batch.max(1);
         let (mut kl, mut steered) = (0.0, 0usize);
-        for (k, (ins, pos)) in self.inputs.chunks(b).zip(self.positions.chunks(b)).enumerate() {
+        for (k, (ins, pos)) in self
+            .inputs
+            .chunks(b)
+            .zip(self.positions.chunks(b))
+            .enumerate()
+        {
             let (rows, decisions) = crate::eval::logits_at(lm, ins.to_vec(), pos, steering)?;
             for (j, row) in rows.iter().enumerate() {
                 kl += kl_div(&self.logits[k * b + j][0], &row[0]);
@@ -530,11 +544,23 @@ impl<'a> Neutral<'a> {
                 replies_with_plans(lm, &self.prompts, &plans, config.max_tokens, config.batch)?
             }
             Steering::Gated { router, strategies } => {
-                replies_gated(lm, &self.prompts, router, strategies, config.max_tokens, config.batch)?.0
+                replies_gated(
+                    lm,
+                    &self.prompts,
+                    router,
+                    strategies,
+                    config.max_tokens,
+                    config.batch,
+                )?
+                .0
             }
             _ => self.replies.clone(),
         };
-        let same = texts.iter().zip(&self.replies).filter(|(a, b)| a == b).count();
+        let same = texts
+            .iter()
+            .zip(&self.replies)
+            .filter(|(a, b)| a == b)
+            .count();
         Ok(NeutralEffect {
             kl: kl / self.prompts.len() as f64,
             unchanged: same as f64 / self.prompts.len() as f64,
@@ -938,7 +964,13 @@ pub fn repair<B: Backend>(
         let o = judge_t(&texts);
         let plan = s.plan();
         let effect = neutral.effect(lm, Steering::Fixed(&plan), config)?;
-        let mut r = row(s.vector.algorithm.clone(), setting_of(s), &o, (1.0, 1.0), effect);
+        let mut r = row(
+            s.vector.algorithm.clone(),
+            setting_of(s),
+            &o,
+            (1.0, 1.0),
+            effect,
+        );
         compare_to_unsteered(&mut r, &base_t, &o, config.seed);
         rows.push(r);
         single_outcomes.push(o);

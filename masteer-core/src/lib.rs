@@ -19,6 +19,7 @@ pub mod grounded;
 pub mod interop;
 pub mod library;
 pub mod pipeline;
+pub mod route;
 pub mod select;
 pub mod steered;
 pub mod strategy;

@@ -82,9 +82,10 @@ impl<'a, B: Backend> SteeredModel<'a, B> {
         opts: &GenerateOptions,
         on_token: &mut dyn FnMut(usize, u32),
     ) -> Result<Vec<(String, Decision)>> {
-        let mut decider = self.steering()?.decider().ok_or_else(|| {
-            CoreError::InvalidInput("the library has no router".into())
-        })?;
+        let mut decider = self
+            .steering()?
+            .decider()
+            .ok_or_else(|| CoreError::InvalidInput("the library has no router".into()))?;
         let replies = self.lm.generate_chat(
             conversations,
             ModelSteering::Adaptive(&mut decider),

@@ -14,7 +14,9 @@ use masteer_core::datagen::{
 };
 use masteer_core::generator::LocalGenerator;
 
-const ISSUE: &str = "The assistant agrees with the user's false claims instead of correcting them, e.g. it says 2+2=5 is right.";
+/// A sycophancy issue (routed to CAA's A/B sycophancy set; the false-claims issue of the
+/// README goes to free-text claim pairs instead).
+const ISSUE: &str = "The assistant tells users what they want to hear about their political opinions instead of its honest view.";
 
 fn check_set(set: &SampleSet, min: usize) {
     assert!(set.len() >= min, "only {} samples", set.len());

@@ -72,7 +72,8 @@ struct RefusalLabel {
 #[test]
 fn refusal_detector_agrees_with_hand_labels() {
     let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/refusal_labels.jsonl"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/refusal_labels.jsonl"),
     )
     .unwrap();
     let items: Vec<RefusalLabel> = text
@@ -90,6 +91,9 @@ fn refusal_detector_agrees_with_hand_labels() {
         }
     }
     let rate = agree as f64 / items.len() as f64;
-    eprintln!("refusal detector: {agree}/{} = {rate:.3} agreement", items.len());
+    eprintln!(
+        "refusal detector: {agree}/{} = {rate:.3} agreement",
+        items.len()
+    );
     assert!(rate >= 0.9, "agreement {rate:.3}");
 }

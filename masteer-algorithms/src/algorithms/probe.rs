@@ -83,7 +83,8 @@ impl SteeringAlgorithm for LinearProbe {
                     let mut best: Option<(f64, logistic::ProbeFit)> = None;
                     for l2 in grid {
                         let f = fit(l2)?;
-                        let acc = logistic::accuracy(&f, held.positive.view(), held.negative.view());
+                        let acc =
+                            logistic::accuracy(&f, held.positive.view(), held.negative.view());
                         if best.as_ref().is_none_or(|b| acc > b.0) {
                             best = Some((acc, f));
                         }
