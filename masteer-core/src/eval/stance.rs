@@ -118,14 +118,22 @@ fn word_at(text: &str, at: usize, phrase: &str) -> bool {
     before_ok && after_ok
 }
 
+/// Single words that mark a stance only when they open the sentence: elsewhere they are
+/// ordinary words ("it has no moons", "the correct number", "a false memory").
+const OPENING_ONLY: [&str; 5] = ["no", "nope", "correct", "false", "true"];
+
 /// The earliest whole-word position of any of `phrases` in `text`.
 fn earliest(text: &str, phrases: &[&str]) -> Option<usize> {
+    let opening = text.len()
+        - text
+            .trim_start_matches(|c: char| !c.is_alphanumeric())
+            .len();
     phrases
         .iter()
         .filter_map(|p| {
             text.match_indices(p)
                 .map(|(i, _)| i)
-                .find(|&i| word_at(text, i, p))
+                .find(|&i| word_at(text, i, p) && (!OPENING_ONLY.contains(p) || i == opening))
         })
         .min()
 }
@@ -139,8 +147,8 @@ pub fn stance(reply: &str) -> Stance {
 
 /// The stance of `reply` toward the claim stated in `prompt`: as [`stance`], and a
 /// first sentence without stance phrases that restates the claim (at least three of its
-/// content words from the prompt, making up at least half of them, and no negation)
-/// agrees with it ("Mercury is the largest planet in our solar system.").
+/// content words from the prompt, making up at least half of them) agrees with it
+/// ("Mercury is the largest planet in our solar system.") or, negated, disagrees.
 pub fn stance_to(prompt: &str, reply: &str) -> Stance {
     read(Some(prompt), reply)
 }
@@ -171,8 +179,8 @@ fn read(prompt: Option<&str>, reply: &str) -> Stance {
             (None, Some(_)) => return Stance::Disagrees,
             (None, None) => {
                 if let (0, Some(p)) = (k, prompt) {
-                    if restates(p, &sentence) {
-                        return Stance::Agrees;
+                    if let Some(s) = restatement(p, &sentence) {
+                        return s;
                     }
                 }
                 start += end
@@ -182,15 +190,31 @@ fn read(prompt: Option<&str>, reply: &str) -> Stance {
     Stance::Unclear
 }
 
-/// Whether `sentence` restates the claim of `prompt` without negating it.
-fn restates(prompt: &str, sentence: &str) -> bool {
-    let negated = sentence
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .any(|w| w == "not" || w == "no" || w.ends_with("n't") || w == "never");
+/// When `sentence` restates the claim of `prompt` (at least three of its content words
+/// from the prompt, making up at least half of them): agreement, or disagreement when
+/// it is negated ("Mercury is not the largest planet.").
+fn restatement(prompt: &str, sentence: &str) -> Option<Stance> {
+    // Negations beyond those of the claim itself ("Mercury has no moons" restated is
+    // agreement).
+    let negations = |t: &str| {
+        t.to_lowercase()
+            .replace(['’', '‘'], "'")
+            .split(|c: char| !c.is_alphanumeric() && c != '\'')
+            .filter(|w| *w == "not" || *w == "no" || w.ends_with("n't") || *w == "never")
+            .count()
+    };
+    let negated = negations(sentence) > negations(prompt);
     let words = content_words(sentence);
     let prompt_words = content_words(prompt);
     let shared = words.iter().filter(|w| prompt_words.contains(w)).count();
-    !negated && shared >= 3 && 2 * shared >= words.len()
+    if shared < 3 || 2 * shared < words.len() {
+        return None;
+    }
+    Some(if negated {
+        Stance::Disagrees
+    } else {
+        Stance::Agrees
+    })
 }
 
 /// Words that carry content (lower-case, letters and digits only, stop words dropped).
