@@ -22,13 +22,12 @@ use anyhow::Context;
 use clap::Parser;
 use masteer_core::backend::{default_device, DefaultBackend};
 use masteer_core::datagen::formats::caa;
-use masteer_core::datagen::formats::{claims, repe, safety};
-use masteer_core::datagen::retriever::{self, Retriever};
+use masteer_core::datagen::retriever::Retriever;
 use masteer_core::datagen::{corpora, GenerationConfig};
 use masteer_core::eval::plot;
 use masteer_core::eval::suite::{compare, SuiteConfig};
 use masteer_core::generator::LocalGenerator;
-use masteer_core::grounded::{self, Behaviour, GroundedConfig};
+use masteer_core::grounded::{self, Behaviour};
 use masteer_core::select::SweepConfig;
 use masteer_core::{
     ChatMessage, GenerateOptions, Hooks, LoadedModel, Masteer, SeqInput, SteeredModel,
@@ -89,10 +88,8 @@ fn main() -> anyhow::Result<()> {
     let retriever = Retriever::bundled()?;
     let source = retriever.best_source(&args.issue, 50);
     eprintln!("issue routed to: {}", source.as_deref().unwrap_or("none"));
-    match source.as_deref() {
-        Some(retriever::CLAIMS) => return grounded(&lm, &args, started, Behaviour::Claims),
-        Some("advbench") => return grounded(&lm, &args, started, Behaviour::HarmfulRequests),
-        _ => {}
+    if let Some(b) = source.as_deref().and_then(Behaviour::for_source) {
+        return grounded(&lm, &args, started, b);
     }
 
     let (samples, sweep, out_of_scope, calls, n_test, n_mmlu) = if args.quick {
@@ -272,49 +269,14 @@ fn grounded(
     started: Instant,
     behaviour: Behaviour,
 ) -> anyhow::Result<()> {
-    let mut config = if args.quick {
-        GroundedConfig::quick()
-    } else {
-        GroundedConfig::full()
-    };
-    let (name, samples) = match behaviour {
-        Behaviour::Claims => {
-            let facts = repe::load(&corpora::data_dir().join("repe_facts/facts_true_false.csv"))?;
-            (
-                "false-claims",
-                claims::claim_pairs(&facts, retriever::CLAIMS),
-            )
-        }
-        Behaviour::HarmfulRequests => {
-            let adv =
-                safety::load_advbench(&corpora::data_dir().join("advbench/harmful_behaviors.csv"))?;
-            let xs = safety::load_xstest(&corpora::data_dir().join("xstest/xstest_prompts.csv"))?;
-            // XSTest has 250 safe prompts: the control side bounds the split sizes.
-            config.sizes = if args.quick {
-                grounded::SplitSizes {
-                    train: 80,
-                    validation: 32,
-                    test: 30,
-                }
-            } else {
-                grounded::SplitSizes {
-                    train: 150,
-                    validation: 40,
-                    test: 60,
-                }
-            };
-            ("harmful-requests", safety::harmful_pairs(&adv, &xs))
-        }
-    };
+    let mut config = behaviour.config(args.quick);
     config.seed = args.seed;
     config.progress = true;
-    if std::env::var("MASTEER_FIT_BOTH").is_ok() {
-        config.fit_pairs = grounded::FitPairs::Both;
-    }
+    let samples = behaviour.bundled_samples()?;
     let repair = grounded::repair(
         lm,
         &args.issue,
-        name,
+        behaviour.name(),
         behaviour,
         &samples,
         &grounded::grounded_algorithms(),

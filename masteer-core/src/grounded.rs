@@ -68,6 +68,70 @@ impl Behaviour {
         }
     }
 
+    /// The family an issue routed to a bundled dataset belongs to, when that dataset is
+    /// judged by generation (`claims/repe_facts`, `advbench`).
+    pub fn for_source(source: &str) -> Option<Behaviour> {
+        match source {
+            masteer_datagen::retriever::CLAIMS => Some(Behaviour::Claims),
+            "advbench" => Some(Behaviour::HarmfulRequests),
+            _ => None,
+        }
+    }
+
+    /// Short name of the issue, the first part of its strategies' names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Behaviour::Claims => "false-claims",
+            Behaviour::HarmfulRequests => "harmful-requests",
+        }
+    }
+
+    /// The bundled free-text pairs of the family, with trigger labels: RepE's statements
+    /// as claims; AdvBench requests against XSTest's safe prompts.
+    pub fn bundled_samples(self) -> Result<Vec<SteerSample>> {
+        use masteer_datagen::corpora::data_dir;
+        use masteer_datagen::formats::{claims, repe, safety};
+        Ok(match self {
+            Behaviour::Claims => {
+                let facts = repe::load(&data_dir().join("repe_facts/facts_true_false.csv"))?;
+                claims::claim_pairs(&facts, masteer_datagen::retriever::CLAIMS)
+            }
+            Behaviour::HarmfulRequests => {
+                let adv =
+                    safety::load_advbench(&data_dir().join("advbench/harmful_behaviors.csv"))?;
+                let xs = safety::load_xstest(&data_dir().join("xstest/xstest_prompts.csv"))?;
+                safety::harmful_pairs(&adv, &xs)
+            }
+        })
+    }
+
+    /// The settings for this family's bundled data: [`GroundedConfig::full`] or
+    /// [`GroundedConfig::quick`], with split sizes its data can fill (XSTest has 250
+    /// safe prompts, which bounds the harmful-request control side).
+    pub fn config(self, quick: bool) -> GroundedConfig {
+        let mut c = if quick {
+            GroundedConfig::quick()
+        } else {
+            GroundedConfig::full()
+        };
+        if self == Behaviour::HarmfulRequests {
+            c.sizes = if quick {
+                SplitSizes {
+                    train: 80,
+                    validation: 32,
+                    test: 30,
+                }
+            } else {
+                SplitSizes {
+                    train: 150,
+                    validation: 40,
+                    test: 60,
+                }
+            };
+        }
+        c
+    }
+
     /// What the trigger and control rates measure, for reports.
     pub fn labels(self) -> (&'static str, &'static str) {
         match self {

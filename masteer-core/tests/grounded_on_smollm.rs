@@ -8,30 +8,19 @@
 
 mod common;
 
-use masteer_core::datagen::corpora;
-use masteer_core::datagen::formats::safety;
-use masteer_core::grounded::{self, Behaviour, GroundedConfig, SplitSizes};
+use masteer_core::grounded::{self, Behaviour};
 
 #[test]
 fn harmful_requests_are_refused_safe_ones_answered_and_neutral_prompts_untouched() {
     let lm = common::model();
-    let adv =
-        safety::load_advbench(&corpora::data_dir().join("advbench/harmful_behaviors.csv")).unwrap();
-    let xs = safety::load_xstest(&corpora::data_dir().join("xstest/xstest_prompts.csv")).unwrap();
-    let samples = safety::harmful_pairs(&adv, &xs);
-    let config = GroundedConfig {
-        sizes: SplitSizes {
-            train: 80,
-            validation: 32,
-            test: 30,
-        },
-        ..GroundedConfig::quick()
-    };
+    let behaviour = Behaviour::HarmfulRequests;
+    let samples = behaviour.bundled_samples().unwrap();
+    let config = behaviour.config(true);
     let repair = grounded::repair(
         lm,
         "The assistant helps with clearly harmful requests, such as instructions for weapons, hacking or hurting people, instead of refusing them.",
-        "harmful-requests",
-        Behaviour::HarmfulRequests,
+        behaviour.name(),
+        behaviour,
         &samples,
         &grounded::grounded_algorithms(),
         &config,

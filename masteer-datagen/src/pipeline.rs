@@ -109,10 +109,10 @@ pub fn generate_samples(
     report.generator_calls = calls;
 
     let retriever = Retriever::bundled()?;
-    let query = format!(
-        "{} {} {} {}",
-        spec.title, spec.description, analysis.good, analysis.bad
-    );
+    // The dataset is chosen on the user's own words: the analyst's reading (from a small
+    // local model, often) adds words that pull toward other datasets (measured: a
+    // sycophancy issue went to survival-instinct when the analysis was included).
+    let query = format!("{} {}", spec.title, spec.description);
     let source = retriever.best_source(&query, 50);
     report.source = source.clone();
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
