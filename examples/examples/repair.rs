@@ -249,15 +249,7 @@ fn main() -> anyhow::Result<()> {
             lm.decode_reply(&forced[0])?.trim()
         );
     }
-    for (step, secs) in &repair.timings {
-        eprintln!("time {step:<18} {secs:6.1} s");
-    }
-    eprintln!(
-        "artifact: {}, report: {} — total {:.1} min",
-        args.out.join("artifact").display(),
-        args.out.join("report.md").display(),
-        started.elapsed().as_secs_f32() / 60.0
-    );
+    finish(&repair.timings, &args, started);
     Ok(())
 }
 
@@ -328,7 +320,13 @@ fn grounded(
             reply.trim()
         );
     }
-    for (step, secs) in &report.timings {
+    finish(&report.timings, args, started);
+    Ok(())
+}
+
+/// The time of each step, where the artifact and report went, and the total.
+fn finish(timings: &[(String, f64)], args: &Args, started: Instant) {
+    for (step, secs) in timings {
         eprintln!("time {step:<18} {secs:6.1} s");
     }
     eprintln!(
@@ -337,5 +335,4 @@ fn grounded(
         args.out.join("report.md").display(),
         started.elapsed().as_secs_f32() / 60.0
     );
-    Ok(())
 }

@@ -44,9 +44,14 @@ pub fn mean_interval(values: &[f64], resamples: usize, seed: u64) -> Interval {
     }
     let mean = values.iter().sum::<f64>() / n as f64;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut means: Vec<f64> = (0..resamples.max(1))
+    let means: Vec<f64> = (0..resamples.max(1))
         .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
         .collect();
+    percentile_interval(mean, means)
+}
+
+/// The 95% percentile interval of resampled means around a point estimate.
+fn percentile_interval(mean: f64, mut means: Vec<f64>) -> Interval {
     means.sort_by(f64::total_cmp);
     let at = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
     Interval {
@@ -95,16 +100,10 @@ pub fn paired_sides(
             .sum::<f64>()
             / v.len() as f64
     };
-    let mut means: Vec<f64> = (0..RESAMPLES)
+    let means: Vec<f64> = (0..RESAMPLES)
         .map(|_| (draw(&dt) + draw(&dc)) / 2.0)
         .collect();
-    means.sort_by(f64::total_cmp);
-    let at = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
-    Interval {
-        mean,
-        low: at(0.025),
-        high: at(0.975),
-    }
+    percentile_interval(mean, means)
 }
 
 #[cfg(test)]
