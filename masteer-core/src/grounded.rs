@@ -354,7 +354,7 @@ impl GroundedReport {
         );
         for r in &self.rows {
             s += &format!(
-                "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {:.2} / {:.2} | {:.3} | {:.2} |\n",
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} |\n",
                 r.condition,
                 r.setting,
                 r.trigger,
@@ -363,10 +363,13 @@ impl GroundedReport {
                 r.vs_unsteered
                     .map(|i| i.to_string())
                     .unwrap_or_else(|| "–".into()),
-                r.steered.0,
-                r.steered.1,
-                r.neutral_kl,
-                r.neutral_unchanged
+                if r.steered.0.is_nan() {
+                    "–".to_string()
+                } else {
+                    format!("{:.2} / {:.2}", r.steered.0, r.steered.1)
+                },
+                num(r.neutral_kl, 3),
+                num(r.neutral_unchanged, 2)
             );
         }
         s += "\nPer side against unsteered (paired, 95% CI):\n";
@@ -388,6 +391,15 @@ impl GroundedReport {
             self.out_of_scope_unchanged.1
         );
         s
+    }
+}
+
+/// A number with `digits` decimals, or "–" when it is not one (the oracle's columns).
+fn num(x: f64, digits: usize) -> String {
+    if x.is_finite() {
+        format!("{x:.digits$}")
+    } else {
+        "–".to_string()
     }
 }
 
