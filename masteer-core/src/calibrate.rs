@@ -18,16 +18,36 @@ pub fn representations<B: Backend>(
     point: HookPoint,
     batch: usize,
 ) -> Result<Vec<Vec<f32>>> {
-    let mut out = Vec::with_capacity(samples.len());
+    Ok(prompt_representations(lm, samples, &[point], batch)?
+        .remove(&point)
+        .unwrap_or_default())
+}
+
+/// Representations of each prompt's last token at `points`, unsteered, in one pass per batch.
+pub fn prompt_representations<B: Backend>(
+    lm: &LoadedModel<B>,
+    samples: &[&SteerSample],
+    points: &[HookPoint],
+    batch: usize,
+) -> Result<std::collections::BTreeMap<HookPoint, Vec<Vec<f32>>>> {
+    let mut out: std::collections::BTreeMap<HookPoint, Vec<Vec<f32>>> =
+        points.iter().map(|p| (*p, Vec::new())).collect();
     for chunk in samples.chunks(batch.max(1)) {
         let inputs = chunk
             .iter()
             .map(|s| Ok(SeqInput::prompt(lm.encode_chat(&s.prompt)?)))
             .collect::<Result<Vec<_>>>()?;
-        let mut hooks = Hooks::capture(CaptureSpec::new(vec![point], Positions::LastPromptToken));
+        let mut hooks = Hooks::capture(CaptureSpec::new(
+            points.to_vec(),
+            Positions::LastPromptToken,
+        ));
         lm.model.prefill(inputs, 0, &mut hooks)?;
-        let a = hooks.captures.require(point)?;
-        out.extend(a.outer_iter().map(|r| r.to_vec()));
+        for p in points {
+            let a = hooks.captures.require(*p)?;
+            if let Some(v) = out.get_mut(p) {
+                v.extend(a.outer_iter().map(|r| r.to_vec()));
+            }
+        }
     }
     Ok(out)
 }

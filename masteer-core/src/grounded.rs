@@ -20,10 +20,7 @@ use masteer_algorithms::{
 };
 use masteer_anchor::{Gate, GateConfig};
 use masteer_datagen::SteerSample;
-use masteer_models::{
-    CaptureSpec, ChatMessage, GenerateOptions, HookPoint, Hooks, InterventionPlan, LoadedModel,
-    Positions, SeqInput, Site, Steering as ModelSteering,
-};
+use masteer_models::{ChatMessage, HookPoint, LoadedModel, SeqInput, Site};
 use masteer_types::progress::Progress;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -31,12 +28,12 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::activations::contrast_split;
-use crate::adaptive::{GateDecider, GateRouter};
+use crate::adaptive::GateRouter;
 use crate::error::{CoreError, Result};
 use crate::eval::bootstrap::{paired_difference, paired_sides, Interval};
 use crate::eval::refusal::is_refusal;
 use crate::eval::stance::{stance_to, Stance};
-use crate::eval::Steering;
+use crate::eval::{greedy_replies, Steering};
 use crate::fingerprint::ModelFingerprint;
 use crate::library::{IssueRecord, StrategyLibrary};
 use crate::strategy::Strategy;
@@ -445,85 +442,6 @@ fn split(samples: &[SteerSample], sizes: SplitSizes, seed: u64) -> Result<Splits
     })
 }
 
-/// Representations of each prompt's last token at `points`, unsteered, in one pass per batch.
-pub fn prompt_representations<B: Backend>(
-    lm: &LoadedModel<B>,
-    samples: &[&SteerSample],
-    points: &[HookPoint],
-    batch: usize,
-) -> Result<BTreeMap<HookPoint, Vec<Vec<f32>>>> {
-    let mut out: BTreeMap<HookPoint, Vec<Vec<f32>>> =
-        points.iter().map(|p| (*p, Vec::new())).collect();
-    for chunk in samples.chunks(batch.max(1)) {
-        let inputs = chunk
-            .iter()
-            .map(|s| Ok(SeqInput::prompt(lm.encode_chat(&s.prompt)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let mut hooks = Hooks::capture(CaptureSpec::new(
-            points.to_vec(),
-            Positions::LastPromptToken,
-        ));
-        lm.model.prefill(inputs, 0, &mut hooks)?;
-        for p in points {
-            let a = hooks.captures.require(*p)?;
-            if let Some(v) = out.get_mut(p) {
-                v.extend(a.outer_iter().map(|r| r.to_vec()));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Greedy replies to each sample's prompt, each with its own plan, in batches.
-pub fn replies_with_plans<B: Backend>(
-    lm: &LoadedModel<B>,
-    prompts: &[&[ChatMessage]],
-    plans: &[Option<InterventionPlan>],
-    max_tokens: usize,
-    batch: usize,
-) -> Result<Vec<String>> {
-    let opts = GenerateOptions::greedy(max_tokens);
-    let mut out = Vec::with_capacity(prompts.len());
-    for (chunk, pl) in prompts.chunks(batch.max(1)).zip(plans.chunks(batch.max(1))) {
-        let conv: Vec<Vec<ChatMessage>> = chunk.iter().map(|c| c.to_vec()).collect();
-        let r = lm.generate_chat(
-            &conv,
-            ModelSteering::PerSequence(pl.to_vec()),
-            &opts,
-            &mut |_, _| {},
-        )?;
-        out.extend(r.into_iter().map(|r| r.text));
-    }
-    Ok(out)
-}
-
-/// Greedy replies routed by a gate (decided inside the prefill pass), with whether each
-/// sequence was steered.
-pub fn replies_gated<B: Backend>(
-    lm: &LoadedModel<B>,
-    prompts: &[&[ChatMessage]],
-    router: &GateRouter,
-    strategies: &[Strategy],
-    max_tokens: usize,
-    batch: usize,
-) -> Result<(Vec<String>, Vec<bool>)> {
-    let opts = GenerateOptions::greedy(max_tokens);
-    let (mut texts, mut steered) = (Vec::new(), Vec::new());
-    for chunk in prompts.chunks(batch.max(1)) {
-        let conv: Vec<Vec<ChatMessage>> = chunk.iter().map(|c| c.to_vec()).collect();
-        let mut decider = GateDecider::new(router, strategies);
-        let r = lm.generate_chat(
-            &conv,
-            ModelSteering::Adaptive(&mut decider),
-            &opts,
-            &mut |_, _| {},
-        )?;
-        texts.extend(r.into_iter().map(|r| r.text));
-        steered.extend(decider.into_decisions().iter().map(|d| d.steers()));
-    }
-    Ok((texts, steered))
-}
-
 /// Fill a row's paired intervals against the unsteered outcome.
 fn compare_to_unsteered(r: &mut ConditionRow, base: &Outcome, o: &Outcome, seed: u64) {
     let f = |v: &[bool]| v.iter().map(|b| *b as u8 as f64).collect::<Vec<f64>>();
@@ -567,8 +485,14 @@ impl<'a> Neutral<'a> {
             .map(|p| Ok(SeqInput::prompt(lm.encode_chat(p)?)))
             .collect::<Result<Vec<_>>>()?;
         let positions: Vec<Vec<usize>> = inputs.iter().map(|i| vec![i.tokens.len() - 1]).collect();
-        let none = vec![None; prompts.len()];
-        let replies = replies_with_plans(lm, &prompts, &none, config.max_tokens, config.batch)?;
+        let replies = greedy_replies(
+            lm,
+            &prompts,
+            Steering::None,
+            config.max_tokens,
+            config.batch,
+        )?
+        .0;
         let mut logits = Vec::new();
         for (ins, pos) in inputs
             .chunks(config.batch.max(1))
@@ -609,7 +533,7 @@ impl<'a> Neutral<'a> {
         {
             let (rows, decisions) = crate::eval::logits_at(lm, ins.to_vec(), pos, steering)?;
             for (j, row) in rows.iter().enumerate() {
-                kl += kl_div(&self.logits[k * b + j][0], &row[0]);
+                kl += crate::eval::capability::kl_divergence(&self.logits[k * b + j][0], &row[0]);
             }
             steered += match steering {
                 Steering::Fixed(_) => ins.len(),
@@ -617,22 +541,8 @@ impl<'a> Neutral<'a> {
             };
         }
         let texts = match steering {
-            Steering::Fixed(plan) => {
-                let plans = vec![Some(plan.clone()); self.prompts.len()];
-                replies_with_plans(lm, &self.prompts, &plans, config.max_tokens, config.batch)?
-            }
-            Steering::Gated { router, strategies } => {
-                replies_gated(
-                    lm,
-                    &self.prompts,
-                    router,
-                    strategies,
-                    config.max_tokens,
-                    config.batch,
-                )?
-                .0
-            }
-            _ => self.replies.clone(),
+            Steering::None => self.replies.clone(),
+            _ => greedy_replies(lm, &self.prompts, steering, config.max_tokens, config.batch)?.0,
         };
         let same = texts
             .iter()
@@ -645,22 +555,6 @@ impl<'a> Neutral<'a> {
             steered,
         })
     }
-}
-
-/// `KL(softmax(p) ‖ softmax(q))` in nats.
-fn kl_div(p: &[f32], q: &[f32]) -> f64 {
-    let lse = |v: &[f32]| {
-        let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-        m + v.iter().map(|x| (*x as f64 - m).exp()).sum::<f64>().ln()
-    };
-    let (lp, lq) = (lse(p), lse(q));
-    p.iter()
-        .zip(q)
-        .map(|(a, b)| {
-            let la = *a as f64 - lp;
-            la.exp() * (la - (*b as f64 - lq))
-        })
-        .sum()
 }
 
 /// The text of a conversation's messages, one per line.
@@ -791,7 +685,9 @@ pub fn repair<B: Backend>(
         .iter()
         .map(|&l| HookPoint::resid_post(l))
         .collect();
-    let reps = |s: &[&SteerSample]| prompt_representations(lm, s, &gpoints, config.batch);
+    let reps = |s: &[&SteerSample]| {
+        crate::calibrate::prompt_representations(lm, s, &gpoints, config.batch)
+    };
     let (rt, mut rc) = (reps(&sp.train.0)?, reps(&sp.train.1)?);
     let (vt, vc) = (reps(&sp.val.0)?, reps(&sp.val.1)?);
     let (nn_train, nn_val) = config.neutral_controls;
@@ -806,10 +702,9 @@ pub fn repair<B: Backend>(
             c.extend(n.iter().cloned());
         }
     }
-    // The gate's strength is chosen on the issue's own held-out sides (neutral prompts
-    // are easy to tell apart and would hide a gate that cannot tell true from false);
-    // the held-out neutral prompts check the out-of-scope budget.
-    let vc_claims = &vc;
+    // The gate's strength is chosen on the issue's own held-out sides (`vc`: neutral
+    // prompts are easy to tell apart and would hide a gate that cannot tell true from
+    // false); the held-out neutral prompts (`nv`) check the out-of-scope budget.
     let mut gates: BTreeMap<usize, Gate> = BTreeMap::new();
     for (&g, p) in gate_layers.iter().zip(&gpoints) {
         match Gate::fit(&rt[p], &rc[p], &vt[p], &vc[p], &config.gate) {
@@ -835,7 +730,7 @@ pub fn repair<B: Backend>(
                 .map(|r| gate.probability(r).map_err(CoreError::from))
                 .collect()
         };
-        vprob.insert(*g, (f(&vt[&p])?, f(&vc_claims[&p])?));
+        vprob.insert(*g, (f(&vt[&p])?, f(&vc[&p])?));
         nprob.insert(*g, f(nv.get(&p).map(|v| v.as_slice()).unwrap_or(&[]))?);
     }
     timings.push(("gates".into(), t.elapsed().as_secs_f64()));
@@ -854,14 +749,17 @@ pub fn repair<B: Backend>(
     let nv = sp.val.0.len();
     let val_text: Vec<String> = val_prompts.iter().map(|p| prompt_text(p)).collect();
     let judge = |texts: &[String]| judge_replies(behaviour, &val_text, texts, nv);
-    let none: Vec<Option<InterventionPlan>> = vec![None; val_prompts.len()];
-    let base = judge(&replies_with_plans(
-        lm,
-        &val_prompts,
-        &none,
-        config.sweep_tokens,
-        config.batch,
-    )?);
+    let sweep_replies = |steering: Steering<'_>| {
+        greedy_replies(
+            lm,
+            &val_prompts,
+            steering,
+            config.sweep_tokens,
+            config.batch,
+        )
+        .map(|r| r.0)
+    };
+    let base = judge(&sweep_replies(Steering::None)?);
     let cells = vectors.len() * config.bands.len() * config.coefficients.len();
     let pb = bar(config.progress, cells, "validating band × coefficient");
     let mut sweep = Vec::new();
@@ -872,14 +770,8 @@ pub fn repair<B: Backend>(
         for band in &config.bands {
             for &c in &config.coefficients {
                 let s = Strategy::new(name, v, band, c)?;
-                let plans = vec![Some(s.plan()); val_prompts.len()];
-                let steered = judge(&replies_with_plans(
-                    lm,
-                    &val_prompts,
-                    &plans,
-                    config.sweep_tokens,
-                    config.batch,
-                )?);
+                let plan = s.plan();
+                let steered = judge(&sweep_replies(Steering::Fixed(&plan))?);
                 let always = steered.mean();
                 if best_single
                     .get(&v.algorithm)
@@ -987,7 +879,6 @@ pub fn repair<B: Backend>(
         singles.len() + 2,
         "evaluating on the test split",
     );
-    let none: Vec<Option<InterventionPlan>> = vec![None; test_prompts.len()];
     let mut records = Vec::new();
     let mut record = |condition: &str, texts: &[String]| {
         for (i, t) in texts.iter().enumerate() {
@@ -1001,7 +892,10 @@ pub fn repair<B: Backend>(
             });
         }
     };
-    let base_texts = replies_with_plans(lm, &test_prompts, &none, config.max_tokens, config.batch)?;
+    let test_replies = |steering: Steering<'_>| {
+        greedy_replies(lm, &test_prompts, steering, config.max_tokens, config.batch)
+    };
+    let base_texts = test_replies(Steering::None)?.0;
     record("unsteered", &base_texts);
     let base_t = judge_t(&base_texts);
     pb.inc(1);
@@ -1036,11 +930,10 @@ pub fn repair<B: Backend>(
     ));
     let mut single_outcomes = Vec::new();
     for s in &singles {
-        let plans = vec![Some(s.plan()); test_prompts.len()];
-        let texts = replies_with_plans(lm, &test_prompts, &plans, config.max_tokens, config.batch)?;
+        let plan = s.plan();
+        let texts = test_replies(Steering::Fixed(&plan))?.0;
         record(&s.vector.algorithm, &texts);
         let o = judge_t(&texts);
-        let plan = s.plan();
         let effect = neutral.effect(lm, Steering::Fixed(&plan), config)?;
         let mut r = row(
             s.vector.algorithm.clone(),
@@ -1054,14 +947,10 @@ pub fn repair<B: Backend>(
         single_outcomes.push(o);
         pb.inc(1);
     }
-    let (gated_texts, steered) = replies_gated(
-        lm,
-        &test_prompts,
-        &router,
-        &library.strategies,
-        config.max_tokens,
-        config.batch,
-    )?;
+    let (gated_texts, steered) = test_replies(Steering::Gated {
+        router: &router,
+        strategies: &library.strategies,
+    })?;
     record("adaptive", &gated_texts);
     let adaptive = judge_t(&gated_texts);
     let adaptive_effect = neutral.effect(

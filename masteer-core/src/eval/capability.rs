@@ -28,11 +28,20 @@ by late summer it runs slow and clear over beds of gravel. Farmers along its ban
 and the towns hold a market every week where growers sell fruit, bread and cheese. A footpath follows the river \
 for most of its length, and walkers can cross it on old stone bridges built more than two centuries ago.";
 
-fn softmax(row: &[f32]) -> Vec<f64> {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f64> = row.iter().map(|x| ((x - max) as f64).exp()).collect();
-    let s: f64 = e.iter().sum();
-    e.into_iter().map(|x| x / s).collect()
+/// `KL(softmax(p) ‖ softmax(q))` in nats, from two rows of logits.
+pub fn kl_divergence(p: &[f32], q: &[f32]) -> f64 {
+    let lse = |v: &[f32]| {
+        let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        m + v.iter().map(|x| (*x as f64 - m).exp()).sum::<f64>().ln()
+    };
+    let (lp, lq) = (lse(p), lse(q));
+    p.iter()
+        .zip(q)
+        .map(|(a, b)| {
+            let la = *a as f64 - lp;
+            la.exp() * (la - (*b as f64 - lq))
+        })
+        .sum()
 }
 
 /// Mean over every position of the neutral prompts of `KL(unsteered ‖ steered)` of the
@@ -56,13 +65,7 @@ pub fn kl_to_unsteered<B: Backend>(
     let mut n = 0usize;
     for (b_seq, s_seq) in base.iter().zip(&steered) {
         for (b, s) in b_seq.iter().zip(s_seq) {
-            let (p, q) = (softmax(b), softmax(s));
-            total += p
-                .iter()
-                .zip(&q)
-                .filter(|(pi, _)| **pi > 0.0)
-                .map(|(pi, qi)| pi * (pi / qi.max(1e-300)).ln())
-                .sum::<f64>();
+            total += kl_divergence(b, s);
             n += 1;
         }
     }

@@ -50,6 +50,54 @@ pub fn logits_at<B: Backend>(
     }
 }
 
+/// Greedy replies (at most `max_tokens`) to conversations under a steering, in batches
+/// of `batch`, with whether each sequence was steered: the one place evaluation
+/// generates, through [`LoadedModel::generate_chat`].
+pub fn greedy_replies<B: Backend>(
+    lm: &LoadedModel<B>,
+    conversations: &[&[masteer_models::ChatMessage]],
+    steering: Steering<'_>,
+    max_tokens: usize,
+    batch: usize,
+) -> Result<(Vec<String>, Vec<bool>)> {
+    use masteer_models::{GenerateOptions, Steering as ModelSteering};
+    let opts = GenerateOptions::greedy(max_tokens);
+    let (mut texts, mut steered) = (Vec::new(), Vec::new());
+    for chunk in conversations.chunks(batch.max(1)) {
+        let conv: Vec<Vec<masteer_models::ChatMessage>> =
+            chunk.iter().map(|c| c.to_vec()).collect();
+        match (steering.fixed_plan(), steering.decider()) {
+            (Some(plan), _) => {
+                let plans = vec![Some(plan.clone()); conv.len()];
+                let r = lm.generate_chat(
+                    &conv,
+                    ModelSteering::PerSequence(plans),
+                    &opts,
+                    &mut |_, _| {},
+                )?;
+                texts.extend(r.into_iter().map(|r| r.text));
+                steered.extend(std::iter::repeat_n(true, conv.len()));
+            }
+            (None, Some(mut decider)) => {
+                let r = lm.generate_chat(
+                    &conv,
+                    ModelSteering::Adaptive(&mut decider),
+                    &opts,
+                    &mut |_, _| {},
+                )?;
+                texts.extend(r.into_iter().map(|r| r.text));
+                steered.extend(decider.into_decisions().iter().map(|d| d.steers()));
+            }
+            (None, None) => {
+                let r = lm.generate_chat(&conv, ModelSteering::None, &opts, &mut |_, _| {})?;
+                texts.extend(r.into_iter().map(|r| r.text));
+                steered.extend(std::iter::repeat_n(false, conv.len()));
+            }
+        }
+    }
+    Ok((texts, steered))
+}
+
 /// `log softmax(row)[id]`.
 pub(crate) fn log_prob(row: &[f32], id: u32) -> f32 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);

@@ -3,7 +3,7 @@
 //! batched generation and a phrase-list detector.
 
 use burn::tensor::backend::Backend;
-use masteer_models::{ChatMessage, GenerateOptions, Hooks, LoadedModel, SeqInput};
+use masteer_models::{ChatMessage, LoadedModel};
 
 use super::Steering;
 use crate::error::Result;
@@ -55,31 +55,12 @@ pub fn replies<B: Backend>(
     steering: Steering<'_>,
     batch: usize,
 ) -> Result<Vec<String>> {
-    let mut out = Vec::with_capacity(prompts.len());
-    let opts = GenerateOptions::greedy(max_tokens);
-    for chunk in prompts.chunks(batch.max(1)) {
-        let inputs: Vec<SeqInput> = chunk
-            .iter()
-            .map(|p| {
-                let plan = steering.fixed_plan().cloned();
-                Ok(SeqInput::prompt(lm.encode_chat(&[ChatMessage::user(*p)])?).with_plan(plan))
-            })
-            .collect::<Result<_>>()?;
-        let gens = match steering.decider() {
-            Some(mut decider) => {
-                let mut hooks = Hooks::none().with_decider(&mut decider);
-                lm.generate(inputs, &opts, &mut hooks, &mut |_, _| {})?.0
-            }
-            None => {
-                lm.generate(inputs, &opts, &mut Hooks::none(), &mut |_, _| {})?
-                    .0
-            }
-        };
-        for g in &gens {
-            out.push(lm.decode_reply(g)?);
-        }
-    }
-    Ok(out)
+    let conversations: Vec<Vec<ChatMessage>> = prompts
+        .iter()
+        .map(|p| vec![ChatMessage::user(*p)])
+        .collect();
+    let refs: Vec<&[ChatMessage]> = conversations.iter().map(|c| c.as_slice()).collect();
+    Ok(super::greedy_replies(lm, &refs, steering, max_tokens, batch)?.0)
 }
 
 /// Share of prompts whose reply is a refusal.
