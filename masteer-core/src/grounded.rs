@@ -1041,6 +1041,77 @@ pub fn repair<B: Backend>(
 
 /// Neutral prompts (CAA's MMLU questions, from the front of the file; the
 /// out-of-scope evaluation takes them from the back) for the gate's control side.
+/// Re-measure a saved library on the test split of `samples`: unsteered against the
+/// library's adaptive steering, with paired-bootstrap intervals and the out-of-scope
+/// effect. `config` must be the one the library was repaired with (its sizes and seed
+/// define the split), so that no test item was used for fitting or selection.
+pub fn evaluate<B: Backend>(
+    lm: &LoadedModel<B>,
+    library: &StrategyLibrary,
+    behaviour: Behaviour,
+    samples: &[SteerSample],
+    config: &GroundedConfig,
+) -> Result<Vec<ConditionRow>> {
+    let sp = split(samples, config.sizes, config.seed)?;
+    let prompts: Vec<&[ChatMessage]> = sp
+        .test
+        .0
+        .iter()
+        .chain(&sp.test.1)
+        .map(|s| s.prompt.as_slice())
+        .collect();
+    let nt = sp.test.0.len();
+    let text: Vec<String> = prompts.iter().map(|p| prompt_text(p)).collect();
+    let oos = crate::pipeline::out_of_scope_samples(config.out_of_scope)?;
+    let neutral = Neutral::new(lm, &oos, config)?;
+    let mut decider_steering = None;
+    if let Some(router) = &library.gate {
+        decider_steering = Some(Steering::Gated {
+            router,
+            strategies: &library.strategies,
+        });
+    } else if let (Some(anchors), Some(point)) = (&library.anchors, library.anchor_point) {
+        decider_steering = Some(Steering::Adaptive {
+            anchors,
+            strategies: &library.strategies,
+            point,
+        });
+    }
+    let adaptive_steering = decider_steering.ok_or_else(|| {
+        CoreError::InvalidInput("the library has neither a gate nor calibrated anchors".into())
+    })?;
+    let mut rows = Vec::new();
+    let mut base = None;
+    for (label, steering) in [
+        ("unsteered", Steering::None),
+        ("MASteer adaptive", adaptive_steering),
+    ] {
+        let (texts, steered) =
+            greedy_replies(lm, &prompts, steering, config.max_tokens, config.batch)?;
+        let o = judge_replies(behaviour, &text, &texts, nt);
+        let effect = neutral.effect(lm, steering, config)?;
+        let mut r = ConditionRow {
+            condition: label.into(),
+            setting: String::new(),
+            trigger: rate(&o.trigger),
+            control: rate(&o.control),
+            mean: o.mean(),
+            vs_unsteered: None,
+            trigger_vs_unsteered: None,
+            control_vs_unsteered: None,
+            steered: (rate(&steered[..nt]), rate(&steered[nt..])),
+            neutral_kl: effect.kl,
+            neutral_unchanged: effect.unchanged,
+        };
+        match &base {
+            None => base = Some(o),
+            Some(b) => compare_to_unsteered(&mut r, b, &o, config.seed),
+        }
+        rows.push(r);
+    }
+    Ok(rows)
+}
+
 fn neutral_prompts(n: usize) -> Result<Vec<SteerSample>> {
     use masteer_datagen::{corpora, formats::caa};
     let all = caa::load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu")?;

@@ -146,6 +146,31 @@ impl StrategyLibrary {
         }
     }
 
+    /// The decider that steers each input by this library's router: the condition
+    /// gate when there is one, else the calibrated anchors. The one place adaptive
+    /// steering by a library is set up.
+    pub fn decider(&self) -> Result<crate::adaptive::LibraryDecider<'_>> {
+        use crate::adaptive::{AdaptiveDecider, GateDecider, LibraryDecider};
+        if let Some(router) = &self.gate {
+            router.check(&self.strategies)?;
+            return Ok(LibraryDecider::Gate(GateDecider::new(
+                router,
+                &self.strategies,
+            )));
+        }
+        match (&self.anchors, self.anchor_point) {
+            (Some(anchors), Some(point)) => Ok(LibraryDecider::Anchors(AdaptiveDecider::new(
+                anchors,
+                &self.strategies,
+                point,
+            ))),
+            _ => Err(CoreError::InvalidInput(
+                "the library has neither a gate nor calibrated anchors with their hook point"
+                    .into(),
+            )),
+        }
+    }
+
     /// A strategy by name.
     pub fn strategy(&self, name: &str) -> Option<&Strategy> {
         self.strategies.iter().find(|s| s.name == name)

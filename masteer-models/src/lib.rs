@@ -13,6 +13,7 @@
 pub mod backend;
 pub mod chat;
 pub mod config;
+pub mod continuous;
 pub use masteer_types::fsutil;
 pub mod embedded;
 pub mod error;
@@ -28,8 +29,9 @@ pub mod weights;
 
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{LlamaConfig, RopeScaling};
+pub use continuous::{BatchEvent, ContinuousBatch};
 pub use error::{ModelError, Result};
-pub use generate::{GenerateOptions, Generation, Reply, Steering};
+pub use generate::{GenerateOptions, Generation, Reply, Steering, StopReason};
 pub use hooks::{
     CaptureRow, CaptureSpec, Captures, Decider, FnDecider, HookPoint, Intervention,
     InterventionPlan, Operation, OperationKind, Positions, Site,

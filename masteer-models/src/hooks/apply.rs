@@ -90,6 +90,28 @@ impl CompiledPlans {
         Ok(())
     }
 
+    /// Append the plans of another batch after this one's `rows` sequences.
+    pub fn append(&mut self, other: CompiledPlans, rows: usize) {
+        for (p, ops) in other.by_point {
+            self.by_point
+                .entry(p)
+                .or_default()
+                .extend(ops.into_iter().map(|(r, op)| (r + rows, op)));
+        }
+    }
+
+    /// Keep the sequences `keep` (old row indices, in their new order).
+    pub fn retain(&mut self, keep: &[usize]) {
+        for ops in self.by_point.values_mut() {
+            let old = std::mem::take(ops);
+            *ops = old
+                .into_iter()
+                .filter_map(|(r, op)| keep.iter().position(|&k| k == r).map(|n| (n, op)))
+                .collect();
+        }
+        self.by_point.retain(|_, ops| !ops.is_empty());
+    }
+
     fn at(&self, p: HookPoint) -> Option<&[(usize, CompiledOp)]> {
         self.by_point.get(&p).map(|v| v.as_slice())
     }

@@ -107,6 +107,49 @@ impl<B: Backend> KvCache<B> {
         self.len += t;
     }
 
+    /// Stack `other`'s sequences under this cache's. Both are aligned on their last
+    /// filled column: the shorter one is shifted right by zero (padding) columns.
+    /// Returns the padding added in front of this cache's and `other`'s sequences.
+    /// Room for `reserve` more columns is kept.
+    pub(crate) fn join(&mut self, other: KvCache<B>, reserve: usize) -> (usize, usize) {
+        let len = self.len.max(other.len);
+        let cap = len + reserve.max(1);
+        let shift = (len - self.len, len - other.len);
+        for layer in 0..self.k.len() {
+            for (mine, theirs) in [
+                (&mut self.k, other.k[layer].clone()),
+                (&mut self.v, other.v[layer].clone()),
+            ] {
+                let a = realign(mine[layer].clone(), self.len, shift.0, cap);
+                let b = realign(theirs, other.len, shift.1, cap);
+                mine[layer] = Tensor::cat(vec![a, b], 0);
+            }
+        }
+        self.len = len;
+        self.cap = cap;
+        shift
+    }
+
+    /// Keep the sequences `rows` (in that order) and drop the first `front` columns
+    /// (padding of every kept sequence).
+    pub(crate) fn retain(&mut self, rows: &[usize], front: usize) {
+        let len = self.len - front;
+        for store in [&mut self.k, &mut self.v] {
+            for t in store.iter_mut() {
+                let device = t.device();
+                let idx: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+                let index = Tensor::<B, 1, burn::tensor::Int>::from_data(
+                    burn::tensor::TensorData::new(idx, [rows.len()]),
+                    &device,
+                );
+                let kept = t.clone().select(0, index);
+                *t = realign(kept.narrow(2, front, len), len, 0, self.cap - front);
+            }
+        }
+        self.len = len;
+        self.cap -= front;
+    }
+
     fn grow(&mut self, need: usize) {
         let new_cap = need.max(self.cap * 2);
         for layer in 0..self.k.len() {
@@ -119,4 +162,23 @@ impl<B: Backend> KvCache<B> {
         }
         self.cap = new_cap;
     }
+}
+
+/// The first `len` columns of `t` with `shift` zero columns in front, zero-filled to
+/// `cap` columns.
+fn realign<B: Backend>(t: Tensor<B, 4>, len: usize, shift: usize, cap: usize) -> Tensor<B, 4> {
+    let [b, h, _, d] = t.dims();
+    let device = t.device();
+    let mut parts = Vec::with_capacity(3);
+    if shift > 0 {
+        parts.push(Tensor::zeros([b, h, shift, d], &device));
+    }
+    if len > 0 {
+        parts.push(t.narrow(2, 0, len));
+    }
+    let tail = cap - shift - len;
+    if tail > 0 {
+        parts.push(Tensor::zeros([b, h, tail, d], &device));
+    }
+    Tensor::cat(parts, 2)
 }

@@ -106,6 +106,51 @@ impl<B: Backend> Session<B> {
     pub fn seq_len(&self, i: usize) -> usize {
         self.cache.len().saturating_sub(self.pads[i])
     }
+
+    /// Add the sequences of `other` (e.g. a request prefilled alone) after this
+    /// batch's, keeping room for `reserve` more steps. Each sequence keeps its
+    /// positions, plan and cache: its next step gives what it would give alone.
+    pub fn join(&mut self, other: Session<B>, reserve: usize) {
+        let rows = self.batch();
+        let (shift_mine, shift_theirs) = self.cache.join(other.cache, reserve);
+        for p in &mut self.pads {
+            *p += shift_mine;
+        }
+        self.pads
+            .extend(other.pads.iter().map(|&p| p + shift_theirs));
+        self.prompt_len.extend(other.prompt_len);
+        self.plans.append(other.plans, rows);
+        self.raw_plans.extend(other.raw_plans);
+    }
+
+    /// Keep only the sequences `rows` (indices of this batch, in their new order),
+    /// dropping cache columns that are padding for every kept sequence.
+    pub fn retain(&mut self, rows: &[usize]) -> Result<()> {
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.batch()) {
+            return Err(ModelError::InvalidInput(format!(
+                "sequence {bad} is outside a batch of {}",
+                self.batch()
+            )));
+        }
+        if rows.is_empty() {
+            return Err(ModelError::InvalidInput(
+                "a session must keep at least one sequence".into(),
+            ));
+        }
+        let pads: Vec<usize> = rows.iter().map(|&r| self.pads[r]).collect();
+        let front = pads
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(0)
+            .min(self.cache.len());
+        self.cache.retain(rows, front);
+        self.pads = pads.into_iter().map(|p| p - front).collect();
+        self.prompt_len = rows.iter().map(|&r| self.prompt_len[r]).collect();
+        self.raw_plans = rows.iter().map(|&r| self.raw_plans[r].clone()).collect();
+        self.plans.retain(rows);
+        Ok(())
+    }
 }
 
 fn hook_state<'s>(
