@@ -74,7 +74,7 @@ pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
         if let Ok(text) = tokenizer.decode(&ids, true) {
             if text.len() > printed && !text.ends_with('\u{FFFD}') && text.is_char_boundary(printed)
             {
-                let _ = out.write_all(text[printed..].as_bytes());
+                let _ = out.write_all(&text.as_bytes()[printed..]);
                 let _ = out.flush();
                 printed = text.len();
             }

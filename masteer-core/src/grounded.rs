@@ -252,6 +252,30 @@ impl GroundedConfig {
     }
 }
 
+impl GroundedConfig {
+    /// The smallest budget that still runs every step and yields a gated artifact
+    /// (about 30 s on 2 cores): for tests and smoke runs of tools that need a real
+    /// artifact, not for measuring a repair.
+    pub fn smoke() -> Self {
+        GroundedConfig {
+            sizes: SplitSizes {
+                train: 32,
+                validation: 8,
+                test: 4,
+            },
+            bands: vec![vec![12, 14, 16]],
+            coefficients: vec![0.4],
+            gate_layers: vec![11],
+            thresholds: vec![0.5],
+            max_tokens: 6,
+            sweep_tokens: 6,
+            out_of_scope: 4,
+            neutral_controls: (16, 8),
+            ..Self::quick()
+        }
+    }
+}
+
 /// One condition of the report on the test split.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConditionRow {

@@ -410,5 +410,18 @@ fn main() {
         seed.extend(bytes);
         write(&corpus.join("datasets"), &format!("seed{i}"), &seed);
     }
+    // Server request bodies: chat (0) and completions (1), valid and near-valid.
+    let bodies: [(u8, &str); 5] = [
+        (0, r#"{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"max_tokens":16,"temperature":0.7,"top_p":0.9,"seed":3,"stream":true,"stop":["\n"],"steering":{"mode":"fixed","strategy":"a/b","coefficient":1.5}}"#),
+        (0, r#"{"messages":[{"role":"user","content":[{"type":"text","text":"Hi"}]}],"max_completion_tokens":8,"n":1,"steering":{"mode":"adaptive"}}"#),
+        (0, r#"{"messages":[{"role":"user","content":"x"}],"max_tokens":"many"}"#),
+        (1, r#"{"model":"m","prompt":"The capital of France is","max_tokens":8,"stop":"."}"#),
+        (1, r#"{"prompt":["a","b"],"steering":{"mode":"none"}}"#),
+    ];
+    for (i, (tag, body)) in bodies.iter().enumerate() {
+        let mut seed = vec![*tag];
+        seed.extend(body.as_bytes());
+        write(&corpus.join("request_body"), &format!("seed{i}"), &seed);
+    }
     println!("seed corpora written to {}", corpus.display());
 }

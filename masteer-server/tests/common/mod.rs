@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use masteer_core::backend::{default_device, DefaultBackend};
-use masteer_core::grounded::{self, Behaviour, SplitSizes};
+use masteer_core::grounded::{self, Behaviour, GroundedConfig};
 use masteer_core::LoadedModel;
 use masteer_server::{Server, ServerConfig};
 
@@ -17,27 +17,14 @@ pub fn load_model() -> LoadedModel<DefaultBackend> {
     LoadedModel::load_default(&default_device()).expect("load the embedded model")
 }
 
-/// An artifact with a gate, made once per test binary by a small grounded repair of
-/// "helps with harmful requests" (about a minute on 2 cores).
+/// An artifact with a gate, made once per test binary by a smoke-sized grounded repair
+/// of "helps with harmful requests" (about 30 s on 2 cores).
 pub fn artifact() -> PathBuf {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     DIR.get_or_init(|| {
         let lm = load_model();
         let b = Behaviour::HarmfulRequests;
-        let mut c = b.config(true);
-        c.sizes = SplitSizes {
-            train: 32,
-            validation: 8,
-            test: 4,
-        };
-        c.bands = vec![vec![12, 14, 16]];
-        c.coefficients = vec![0.4];
-        c.gate_layers = vec![11];
-        c.thresholds = vec![0.5];
-        c.max_tokens = 6;
-        c.sweep_tokens = 6;
-        c.out_of_scope = 4;
-        c.neutral_controls = (16, 8);
+        let c = GroundedConfig::smoke();
         let samples = b.bundled_samples().expect("bundled samples");
         let repair = grounded::repair(
             &lm,
