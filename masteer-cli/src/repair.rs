@@ -182,6 +182,7 @@ pub fn run(args: &RepairArgs) -> anyhow::Result<()> {
         &SuiteConfig {
             batch: 8,
             capability_text: !args.quick,
+            progress: true,
         },
     )?;
     eprintln!("evaluation in {:.0} s", t.elapsed().as_secs_f32());

@@ -307,7 +307,7 @@ print("ok")
 }
 
 #[test]
-fn sigterm_finishes_the_request_in_flight() {
+fn sighup_reloads_and_sigterm_finishes_the_request_in_flight() {
     let mut s = serve(&[]);
     let base = s.base.clone();
     let body = json!({
@@ -338,6 +338,25 @@ fn sigterm_finishes_the_request_in_flight() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let pid = s.child.id().to_string();
+    // SIGHUP reloads the artifact from its path while the request runs.
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let t = std::time::Instant::now();
+    loop {
+        let mut r = agent().get(&format!("{}/metrics", s.base)).call().unwrap();
+        let m = r.body_mut().read_to_string().unwrap();
+        if m.contains("masteer_artifact_reloads_total{outcome=\"ok\"} 1") {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "no reload on SIGHUP:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()

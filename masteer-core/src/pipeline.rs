@@ -216,7 +216,10 @@ impl<'a, B: Backend> Masteer<'a, B> {
                     }),
             )
             .collect();
+        let bar = self.bar(1, "calibrating anchors");
         recalibrate(self.lm, library, &self.anchors, self.batch)?;
+        bar.inc(1);
+        bar.finish_and_clear();
         repair
             .timings
             .push(("anchors".to_string(), t.elapsed().as_secs_f64()));

@@ -22,6 +22,14 @@ pub fn data_dir() -> PathBuf {
     built
 }
 
+/// Extract the datasets compiled into the binary (once per process, into
+/// `<cache>/data-<version>`) and return their directory, whether or not the source tree
+/// is present. What [`data_dir`] falls back to for installed binaries.
+#[cfg(feature = "embedded-data")]
+pub fn extract_embedded() -> Result<PathBuf, String> {
+    embedded::extracted()
+}
+
 #[cfg(feature = "embedded-data")]
 mod embedded {
     //! The datasets compiled into the binary and their one-time extraction.

@@ -21,6 +21,8 @@ pub struct SuiteConfig {
     pub batch: usize,
     /// Measure KL on neutral prompts and perplexity on neutral text.
     pub capability_text: bool,
+    /// Show a progress bar over the conditions.
+    pub progress: bool,
 }
 
 impl Default for SuiteConfig {
@@ -28,6 +30,7 @@ impl Default for SuiteConfig {
         SuiteConfig {
             batch: 8,
             capability_text: true,
+            progress: false,
         }
     }
 }
@@ -100,6 +103,11 @@ pub fn compare<B: Backend>(
     ));
     let mut per_condition_test: Vec<Vec<AbResult>> = Vec::new();
     let mut mmlu_unsteered = None;
+    let bar = masteer_types::progress::Progress::new(
+        conditions.len() as u64,
+        "evaluating conditions",
+        config.progress,
+    );
     for (name, steering) in &conditions {
         tracing::info!(condition = %name, "evaluating");
         let t = ab::score(lm, test, *steering, config.batch)?;
@@ -129,7 +137,9 @@ pub fn compare<B: Backend>(
             ..Default::default()
         });
         per_condition_test.push(t);
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     // Oracle: per test item, the best of unsteered and each single strategy; out-of-scope
     // (MMLU) items stay unsteered.
     let n_single = 1 + library.strategies.len();
