@@ -57,7 +57,16 @@ impl StoredType {
             GgmlType::Q8_0 => StoredType::Q8_0,
             GgmlType::Q4_0 => StoredType::Q4_0,
             GgmlType::Q4_1 => StoredType::Q4_1,
-            GgmlType::Other(_) => return None,
+            // K-quants are dequantised when loaded (no few-row kernel reads them yet).
+            GgmlType::Q5_0
+            | GgmlType::Q5_1
+            | GgmlType::Iq4Nl
+            | GgmlType::Q2K
+            | GgmlType::Q3K
+            | GgmlType::Q4K
+            | GgmlType::Q5K
+            | GgmlType::Q6K
+            | GgmlType::Other(_) => return None,
         })
     }
 }

@@ -4,6 +4,9 @@
 //! - `Q4_1`: 20 bytes per 32 values: f16 `d`, f16 `m`, 16 bytes of nibbles; `v = q·d + m`.
 //! - `Q8_0`: 34 bytes per 32 values: f16 `d`, 32 × i8; `v = q·d`.
 //!
+//! - K-quants (`Q2_K`…`Q6_K`): super-blocks of 256 values with 6- or 8-bit sub-block
+//!   scales (and minimums for Q2/Q4/Q5), in ggml's field order (see each function).
+//!
 //! In the 4-bit types value `j < 16` is the low nibble of byte `j`, value `j ≥ 16` the
 //! high nibble of byte `j − 16`. The arithmetic is done in f32 exactly as ggml does it,
 //! so the result equals llama.cpp's own F32 dequantisation bit for bit.
@@ -56,6 +59,216 @@ pub fn dequant_block_q8_0(block: &[u8], out: &mut [f32]) {
     }
 }
 
+/// Q5_0 (22 bytes): f16 `d`, `qh[4]` (fifth bits), `qs[16]`; `v = (q − 16)·d`.
+pub fn dequant_block_q5_0(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+    let qs = &b[6..22];
+    for j in 0..16 {
+        let h0 = ((qh >> j) << 4) & 0x10;
+        let h1 = (qh >> (j + 12)) & 0x10;
+        y[j] = (((qs[j] & 0x0f) as u32 | h0) as i32 - 16) as f32 * d;
+        y[j + 16] = (((qs[j] >> 4) as u32 | h1) as i32 - 16) as f32 * d;
+    }
+}
+
+/// Q5_1 (24 bytes): f16 `d`, f16 `m`, `qh[4]`, `qs[16]`; `v = q·d + m`.
+pub fn dequant_block_q5_1(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    let m = f16_at(b, 2);
+    let qh = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+    let qs = &b[8..24];
+    for j in 0..16 {
+        let h0 = ((qh >> j) << 4) & 0x10;
+        let h1 = (qh >> (j + 12)) & 0x10;
+        y[j] = ((qs[j] & 0x0f) as u32 | h0) as f32 * d + m;
+        y[j + 16] = ((qs[j] >> 4) as u32 | h1) as f32 * d + m;
+    }
+}
+
+/// IQ4_NL's 16 levels.
+const IQ4NL_LEVELS: [i8; 16] = [
+    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
+];
+
+/// IQ4_NL (18 bytes): f16 `d`, `qs[16]` of indices into a fixed non-linear codebook.
+pub fn dequant_block_iq4_nl(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    let qs = &b[2..18];
+    for j in 0..16 {
+        y[j] = d * IQ4NL_LEVELS[(qs[j] & 0x0f) as usize] as f32;
+        y[j + 16] = d * IQ4NL_LEVELS[(qs[j] >> 4) as usize] as f32;
+    }
+}
+
+/// Values per K-quant super-block.
+pub const QK_K: usize = 256;
+
+/// Scale and minimum of sub-block `j` from Q4_K/Q5_K's 12 packed 6-bit scale bytes.
+#[inline]
+fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+    if j < 4 {
+        (q[j] & 63, q[j + 4] & 63)
+    } else {
+        (
+            (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4),
+            (q[j + 4] >> 4) | ((q[j] >> 6) << 4),
+        )
+    }
+}
+
+/// Q2_K (84 bytes): `scales[16]` (4-bit scale, 4-bit min), `qs[64]`, f16 `d`, f16 `dmin`.
+pub fn dequant_block_q2_k(b: &[u8], y: &mut [f32]) {
+    let (scales, qs) = (&b[0..16], &b[16..80]);
+    let d = f16_at(b, 80);
+    let min = f16_at(b, 82);
+    let mut out = 0;
+    let mut is = 0;
+    for n in 0..2 {
+        let q = &qs[n * 32..n * 32 + 32];
+        for shift in [0u32, 2, 4, 6] {
+            for half in 0..2 {
+                let sc = scales[is];
+                is += 1;
+                let dl = d * (sc & 0x0f) as f32;
+                let ml = min * (sc >> 4) as f32;
+                for l in 0..16 {
+                    y[out] = dl * ((q[l + 16 * half] >> shift) & 3) as f32 - ml;
+                    out += 1;
+                }
+            }
+        }
+    }
+}
+
+/// Q3_K (110 bytes): `hmask[32]`, `qs[64]`, `scales[12]` (16 packed 6-bit scales), f16 `d`.
+pub fn dequant_block_q3_k(b: &[u8], y: &mut [f32]) {
+    let (hm, qs, packed) = (&b[0..32], &b[32..96], &b[96..108]);
+    let d_all = f16_at(b, 108);
+    let mut aux = [0u32; 4];
+    for (k, a) in aux.iter_mut().take(3).enumerate() {
+        *a = u32::from_le_bytes([
+            packed[4 * k],
+            packed[4 * k + 1],
+            packed[4 * k + 2],
+            packed[4 * k + 3],
+        ]);
+    }
+    const KMASK1: u32 = 0x0303_0303;
+    const KMASK2: u32 = 0x0f0f_0f0f;
+    let tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & KMASK2) | (((tmp >> 4) & KMASK1) << 4);
+    aux[3] = ((aux[1] >> 4) & KMASK2) | (((tmp >> 6) & KMASK1) << 4);
+    aux[0] = (aux[0] & KMASK2) | ((tmp & KMASK1) << 4);
+    aux[1] = (aux[1] & KMASK2) | (((tmp >> 2) & KMASK1) << 4);
+    let scales: Vec<i8> = aux
+        .iter()
+        .flat_map(|a| a.to_le_bytes())
+        .map(|v| v as i8)
+        .collect();
+    let mut out = 0;
+    let mut is = 0;
+    let mut m = 1u8;
+    for n in 0..2 {
+        let q = &qs[n * 32..n * 32 + 32];
+        for shift in [0u32, 2, 4, 6] {
+            for half in 0..2 {
+                let dl = d_all * (scales[is] as i32 - 32) as f32;
+                is += 1;
+                for l in 0..16 {
+                    let k = l + 16 * half;
+                    let low = ((q[k] >> shift) & 3) as i32;
+                    let high = if hm[k] & m != 0 { 0 } else { 4 };
+                    y[out] = dl * (low - high) as f32;
+                    out += 1;
+                }
+            }
+            m <<= 1;
+        }
+    }
+}
+
+/// Q4_K (144 bytes): f16 `d`, f16 `dmin`, `scales[12]` (8 packed 6-bit scale/min pairs), `qs[128]`.
+pub fn dequant_block_q4_k(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    let min = f16_at(b, 2);
+    let (scales, qs) = (&b[4..16], &b[16..144]);
+    for j in 0..4 {
+        let q = &qs[32 * j..32 * j + 32];
+        let (sc1, m1) = scale_min_k4(2 * j, scales);
+        let (sc2, m2) = scale_min_k4(2 * j + 1, scales);
+        let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
+        let (d2, m2) = (d * sc2 as f32, min * m2 as f32);
+        let o = &mut y[64 * j..64 * j + 64];
+        for l in 0..32 {
+            o[l] = d1 * (q[l] & 0x0f) as f32 - m1;
+            o[l + 32] = d2 * (q[l] >> 4) as f32 - m2;
+        }
+    }
+}
+
+/// Q5_K (176 bytes): f16 `d`, f16 `dmin`, `scales[12]`, `qh[32]` (fifth bits), `qs[128]`.
+pub fn dequant_block_q5_k(b: &[u8], y: &mut [f32]) {
+    let d = f16_at(b, 0);
+    let min = f16_at(b, 2);
+    let (scales, qh, qs) = (&b[4..16], &b[16..48], &b[48..176]);
+    for j in 0..4 {
+        let ql = &qs[32 * j..32 * j + 32];
+        let (u1, u2) = (1u8 << (2 * j), 2u8 << (2 * j));
+        let (sc1, m1) = scale_min_k4(2 * j, scales);
+        let (sc2, m2) = scale_min_k4(2 * j + 1, scales);
+        let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
+        let (d2, m2) = (d * sc2 as f32, min * m2 as f32);
+        let o = &mut y[64 * j..64 * j + 64];
+        for l in 0..32 {
+            let h1 = if qh[l] & u1 != 0 { 16 } else { 0 };
+            let h2 = if qh[l] & u2 != 0 { 16 } else { 0 };
+            o[l] = d1 * ((ql[l] & 0x0f) + h1) as f32 - m1;
+            o[l + 32] = d2 * ((ql[l] >> 4) + h2) as f32 - m2;
+        }
+    }
+}
+
+/// Q6_K (210 bytes): `ql[128]` (low 4 bits), `qh[64]` (high 2 bits), `scales[16]` (i8), f16 `d`.
+pub fn dequant_block_q6_k(b: &[u8], y: &mut [f32]) {
+    let (ql_all, qh_all, sc_all) = (&b[0..128], &b[128..192], &b[192..208]);
+    let d = f16_at(b, 208);
+    for n in 0..2 {
+        let ql = &ql_all[64 * n..64 * n + 64];
+        let qh = &qh_all[32 * n..32 * n + 32];
+        let sc = &sc_all[8 * n..8 * n + 8];
+        let o = &mut y[128 * n..128 * n + 128];
+        for l in 0..32 {
+            let is = l / 16;
+            let q1 = ((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) as i32 - 32;
+            let q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) as i32 - 32;
+            let q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i32 - 32;
+            let q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i32 - 32;
+            o[l] = d * (sc[is] as i8) as f32 * q1 as f32;
+            o[l + 32] = d * (sc[is + 2] as i8) as f32 * q2 as f32;
+            o[l + 64] = d * (sc[is + 4] as i8) as f32 * q3 as f32;
+            o[l + 96] = d * (sc[is + 6] as i8) as f32 * q4 as f32;
+        }
+    }
+}
+
+fn dequant_super_blocks(
+    bytes: &[u8],
+    n: usize,
+    block_bytes: usize,
+    f: fn(&[u8], &mut [f32]),
+) -> Vec<f32> {
+    let mut out = vec![0f32; n];
+    out.par_chunks_mut(QK_K * 64)
+        .zip(bytes.par_chunks(block_bytes * 64))
+        .for_each(|(o, b)| {
+            for (ob, bb) in o.chunks_exact_mut(QK_K).zip(b.chunks_exact(block_bytes)) {
+                f(bb, ob);
+            }
+        });
+    out
+}
+
 fn dequant_blocks(
     bytes: &[u8],
     n: usize,
@@ -101,6 +314,14 @@ pub fn dequantize(dtype: GgmlType, bytes: &[u8], n: usize) -> Option<Vec<f32>> {
         GgmlType::Q4_0 => dequant_blocks(bytes, n, 18, dequant_block_q4_0),
         GgmlType::Q4_1 => dequant_blocks(bytes, n, 20, dequant_block_q4_1),
         GgmlType::Q8_0 => dequant_blocks(bytes, n, 34, dequant_block_q8_0),
+        GgmlType::Q5_0 => dequant_blocks(bytes, n, 22, dequant_block_q5_0),
+        GgmlType::Q5_1 => dequant_blocks(bytes, n, 24, dequant_block_q5_1),
+        GgmlType::Iq4Nl => dequant_blocks(bytes, n, 18, dequant_block_iq4_nl),
+        GgmlType::Q2K => dequant_super_blocks(bytes, n, 84, dequant_block_q2_k),
+        GgmlType::Q3K => dequant_super_blocks(bytes, n, 110, dequant_block_q3_k),
+        GgmlType::Q4K => dequant_super_blocks(bytes, n, 144, dequant_block_q4_k),
+        GgmlType::Q5K => dequant_super_blocks(bytes, n, 176, dequant_block_q5_k),
+        GgmlType::Q6K => dequant_super_blocks(bytes, n, 210, dequant_block_q6_k),
         GgmlType::Other(_) => return None,
     })
 }

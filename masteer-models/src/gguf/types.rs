@@ -123,7 +123,24 @@ pub enum GgmlType {
     Q8_0,
     /// bfloat16.
     BF16,
-    /// Any other type code (K-quants, I-quants...): recognised but not dequantised.
+    /// 5-bit, 32 values per block, scale only: 22 bytes (llama.cpp's fallback for
+    /// Q4_K rows that are not a multiple of 256).
+    Q5_0,
+    /// 5-bit, 32 values per block, scale and minimum: 24 bytes (fallback for Q5_K).
+    Q5_1,
+    /// 4-bit non-linear codebook, 32 values per block: 18 bytes (fallback for Q2_K/Q3_K).
+    Iq4Nl,
+    /// K-quant, 2-bit: 256 values per super-block, 84 bytes.
+    Q2K,
+    /// K-quant, 3-bit: 256 values per super-block, 110 bytes.
+    Q3K,
+    /// K-quant, 4-bit: 256 values per super-block, 144 bytes.
+    Q4K,
+    /// K-quant, 5-bit: 256 values per super-block, 176 bytes.
+    Q5K,
+    /// K-quant, 6-bit: 256 values per super-block, 210 bytes.
+    Q6K,
+    /// Any other type code (I-quants...): recognised but not dequantised.
     Other(u32),
 }
 
@@ -136,6 +153,14 @@ impl GgmlType {
             2 => GgmlType::Q4_0,
             3 => GgmlType::Q4_1,
             8 => GgmlType::Q8_0,
+            6 => GgmlType::Q5_0,
+            7 => GgmlType::Q5_1,
+            20 => GgmlType::Iq4Nl,
+            10 => GgmlType::Q2K,
+            11 => GgmlType::Q3K,
+            12 => GgmlType::Q4K,
+            13 => GgmlType::Q5K,
+            14 => GgmlType::Q6K,
             30 => GgmlType::BF16,
             other => GgmlType::Other(other),
         }
@@ -149,6 +174,14 @@ impl GgmlType {
             GgmlType::Q4_0 => 2,
             GgmlType::Q4_1 => 3,
             GgmlType::Q8_0 => 8,
+            GgmlType::Q5_0 => 6,
+            GgmlType::Q5_1 => 7,
+            GgmlType::Iq4Nl => 20,
+            GgmlType::Q2K => 10,
+            GgmlType::Q3K => 11,
+            GgmlType::Q4K => 12,
+            GgmlType::Q5K => 13,
+            GgmlType::Q6K => 14,
             GgmlType::BF16 => 30,
             GgmlType::Other(c) => c,
         }
@@ -162,6 +195,14 @@ impl GgmlType {
             GgmlType::Q4_0 => Some((32, 18)),
             GgmlType::Q4_1 => Some((32, 20)),
             GgmlType::Q8_0 => Some((32, 34)),
+            GgmlType::Q5_0 => Some((32, 22)),
+            GgmlType::Q5_1 => Some((32, 24)),
+            GgmlType::Iq4Nl => Some((32, 18)),
+            GgmlType::Q2K => Some((256, 84)),
+            GgmlType::Q3K => Some((256, 110)),
+            GgmlType::Q4K => Some((256, 144)),
+            GgmlType::Q5K => Some((256, 176)),
+            GgmlType::Q6K => Some((256, 210)),
             GgmlType::Other(_) => None,
         }
     }
@@ -186,6 +227,14 @@ impl fmt::Display for GgmlType {
             GgmlType::Q4_1 => f.write_str("Q4_1"),
             GgmlType::Q8_0 => f.write_str("Q8_0"),
             GgmlType::BF16 => f.write_str("BF16"),
+            GgmlType::Q5_0 => f.write_str("Q5_0"),
+            GgmlType::Q5_1 => f.write_str("Q5_1"),
+            GgmlType::Iq4Nl => f.write_str("IQ4_NL"),
+            GgmlType::Q2K => f.write_str("Q2_K"),
+            GgmlType::Q3K => f.write_str("Q3_K"),
+            GgmlType::Q4K => f.write_str("Q4_K"),
+            GgmlType::Q5K => f.write_str("Q5_K"),
+            GgmlType::Q6K => f.write_str("Q6_K"),
             GgmlType::Other(c) => write!(f, "ggml type {c}"),
         }
     }
