@@ -7,7 +7,10 @@ use anyhow::Context;
 use masteer_core::grounded::{self, Behaviour};
 use masteer_core::StrategyLibrary;
 
-use crate::model::ModelArgs;
+use crate::model::{ModelArgs, OnDevice};
+use burn::tensor::backend::Backend;
+use masteer_core::LoadedModel;
+use std::path::Path;
 
 /// Arguments of `masteer eval`.
 #[derive(clap::Args, Debug, Clone)]
@@ -41,45 +44,58 @@ fn behaviour_of(name: &str) -> Option<Behaviour> {
 
 /// Evaluate and print the table.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    let (lm, _) = args.model.load()?;
-    let fp = masteer_core::ModelFingerprint::of(&lm)?;
-    let library = StrategyLibrary::load_for(&args.artifact, &fp)
-        .with_context(|| format!("loading the artifact {}", args.artifact.display()))?;
-    let name = match &args.behaviour {
-        Some(b) => b.clone(),
-        None => library
-            .issues
-            .first()
-            .map(|i| i.name.clone())
-            .context("the artifact records no issue; pass --behaviour claims|harmful")?,
-    };
-    let behaviour = behaviour_of(&name).with_context(|| {
-        format!("'{name}' is not a generation-judged family; use --behaviour claims or harmful")
-    })?;
-    let mut config = behaviour.config(args.quick);
-    config.seed = library.seed;
-    config.progress = true;
-    let samples = behaviour.bundled_samples()?;
-    let rows = grounded::evaluate(&lm, &library, behaviour, &samples, &config)?;
-    let (t, c) = behaviour.labels();
-    println!("| condition | {t} | {c} | mean | Δ mean vs unsteered [95% CI] | steered (trigger/control) | neutral KL | neutral unchanged |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for r in rows {
-        let ci = r
-            .vs_unsteered
-            .map(|i| format!("{:+.3} [{:+.3}, {:+.3}]", i.mean, i.low, i.high))
-            .unwrap_or_else(|| "–".into());
-        println!(
-            "| {} | {:.3} | {:.3} | {:.3} | {ci} | {:.2}/{:.2} | {:.3} | {:.2} |",
-            r.condition,
-            r.trigger,
-            r.control,
-            r.mean,
-            r.steered.0,
-            r.steered.1,
-            r.neutral_kl,
-            r.neutral_unchanged
-        );
+    args.model.with_model(Run(args))
+}
+
+struct Run<'a>(&'a EvalArgs);
+
+impl OnDevice for Run<'_> {
+    type Output = ();
+
+    fn run<B: Backend>(self, lm: LoadedModel<B>, _: &Path) -> anyhow::Result<()>
+    where
+        LoadedModel<B>: Send + 'static,
+    {
+        let args = self.0;
+        let fp = masteer_core::ModelFingerprint::of(&lm)?;
+        let library = StrategyLibrary::load_for(&args.artifact, &fp)
+            .with_context(|| format!("loading the artifact {}", args.artifact.display()))?;
+        let name = match &args.behaviour {
+            Some(b) => b.clone(),
+            None => library
+                .issues
+                .first()
+                .map(|i| i.name.clone())
+                .context("the artifact records no issue; pass --behaviour claims|harmful")?,
+        };
+        let behaviour = behaviour_of(&name).with_context(|| {
+            format!("'{name}' is not a generation-judged family; use --behaviour claims or harmful")
+        })?;
+        let mut config = behaviour.config(args.quick);
+        config.seed = library.seed;
+        config.progress = true;
+        let samples = behaviour.bundled_samples()?;
+        let rows = grounded::evaluate(&lm, &library, behaviour, &samples, &config)?;
+        let (t, c) = behaviour.labels();
+        println!("| condition | {t} | {c} | mean | Δ mean vs unsteered [95% CI] | steered (trigger/control) | neutral KL | neutral unchanged |");
+        println!("|---|---|---|---|---|---|---|---|");
+        for r in rows {
+            let ci = r
+                .vs_unsteered
+                .map(|i| format!("{:+.3} [{:+.3}, {:+.3}]", i.mean, i.low, i.high))
+                .unwrap_or_else(|| "–".into());
+            println!(
+                "| {} | {:.3} | {:.3} | {:.3} | {ci} | {:.2}/{:.2} | {:.3} | {:.2} |",
+                r.condition,
+                r.trigger,
+                r.control,
+                r.mean,
+                r.steered.0,
+                r.steered.1,
+                r.neutral_kl,
+                r.neutral_unchanged
+            );
+        }
+        Ok(())
     }
-    Ok(())
 }

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use masteer_core::{ModelFingerprint, StrategyLibrary};
 
-use crate::model::ModelArgs;
+use crate::model::{ModelArgs, OnDevice};
+use burn::tensor::backend::Backend;
+use masteer_core::LoadedModel;
+use std::path::Path;
 
 /// Arguments of `masteer info`.
 #[derive(clap::Args, Debug, Clone)]
@@ -21,75 +24,88 @@ pub struct InfoArgs {
 
 /// Print the description.
 pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
-    let (lm, path) = args.model.load()?;
-    let c = lm.model.config();
-    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-    println!("model      {}", path.display());
-    if size > 0 {
-        println!("file size  {:.1} MB", size as f64 / 1e6);
-    }
-    println!(
-        "shape      {} blocks, width {}, {} heads ({} KV) of {}, MLP {}, vocab {}, context {}",
-        c.num_hidden_layers,
-        c.hidden_size,
-        c.num_attention_heads,
-        c.num_key_value_heads,
-        c.head_dim,
-        c.intermediate_size,
-        c.vocab_size,
-        c.max_position_embeddings
-    );
-    println!(
-        "tokenizer  {} ids, end-of-turn ids {:?}; chat template: {}",
-        lm.tokenizer.vocab_size(),
-        lm.tokenizer.eos_ids(),
-        if lm.chat_template.is_some() {
-            "yes"
-        } else {
-            "no"
+    args.model.with_model(Run(args))
+}
+
+struct Run<'a>(&'a InfoArgs);
+
+impl OnDevice for Run<'_> {
+    type Output = ();
+
+    fn run<B: Backend>(self, lm: LoadedModel<B>, path: &Path) -> anyhow::Result<()>
+    where
+        LoadedModel<B>: Send + 'static,
+    {
+        let args = self.0;
+        let c = lm.model.config();
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        println!("model      {}", path.display());
+        if size > 0 {
+            println!("file size  {:.1} MB", size as f64 / 1e6);
         }
-    );
-    let fp = ModelFingerprint::of(&lm)?;
-    println!("weights    sha256 {}", fp.weights_hash);
-    let Some(dir) = &args.artifact else {
-        return Ok(());
-    };
-    let lib = StrategyLibrary::load(dir)
-        .with_context(|| format!("loading the artifact {}", dir.display()))?;
-    println!("\nartifact   {}", dir.display());
-    match lib.fingerprint.check_matches(&fp) {
-        Ok(()) => println!("fits       this model"),
-        Err(e) => println!("fits       NO: {e}"),
-    }
-    println!("seed       {}", lib.seed);
-    for i in &lib.issues {
         println!(
-            "issue      {} ({} samples): {}",
-            i.name, i.samples, i.description
+            "shape      {} blocks, width {}, {} heads ({} KV) of {}, MLP {}, vocab {}, context {}",
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.num_attention_heads,
+            c.num_key_value_heads,
+            c.head_dim,
+            c.intermediate_size,
+            c.vocab_size,
+            c.max_position_embeddings
         );
-    }
-    for s in &lib.strategies {
         println!(
-            "strategy   {:<40} {} {} at layers {:?} × {:.2}",
-            s.name,
-            s.vector.operation,
-            s.vector.site,
-            s.vector.layers.keys().collect::<Vec<_>>(),
-            s.coefficient
+            "tokenizer  {} ids, end-of-turn ids {:?}; chat template: {}",
+            lm.tokenizer.vocab_size(),
+            lm.tokenizer.eos_ids(),
+            if lm.chat_template.is_some() {
+                "yes"
+            } else {
+                "no"
+            }
         );
+        let fp = ModelFingerprint::of(&lm)?;
+        println!("weights    sha256 {}", fp.weights_hash);
+        let Some(dir) = &args.artifact else {
+            return Ok(());
+        };
+        let lib = StrategyLibrary::load(dir)
+            .with_context(|| format!("loading the artifact {}", dir.display()))?;
+        println!("\nartifact   {}", dir.display());
+        match lib.fingerprint.check_matches(&fp) {
+            Ok(()) => println!("fits       this model"),
+            Err(e) => println!("fits       NO: {e}"),
+        }
+        println!("seed       {}", lib.seed);
+        for i in &lib.issues {
+            println!(
+                "issue      {} ({} samples): {}",
+                i.name, i.samples, i.description
+            );
+        }
+        for s in &lib.strategies {
+            println!(
+                "strategy   {:<40} {} {} at layers {:?} × {:.2}",
+                s.name,
+                s.vector.operation,
+                s.vector.site,
+                s.vector.layers.keys().collect::<Vec<_>>(),
+                s.coefficient
+            );
+        }
+        match (&lib.gate, &lib.anchors) {
+            (Some(g), _) => println!(
+                "router     gate at {} opening {} above {:.2} (held-out accuracy {:.2})",
+                g.point, g.strategy, g.gate.threshold, g.gate.held_out_accuracy
+            ),
+            (None, Some(a)) => println!(
+                "router     anchors at {} ({} strategies, hard margin {:.2})",
+                lib.anchor_point.map(|p| p.to_string()).unwrap_or_default(),
+                lib.strategies.len(),
+                a.report.hard_margin
+            ),
+            (None, None) => println!("router     none (fixed strategies only)"),
+        }
+        Ok(())
     }
-    match (&lib.gate, &lib.anchors) {
-        (Some(g), _) => println!(
-            "router     gate at {} opening {} above {:.2} (held-out accuracy {:.2})",
-            g.point, g.strategy, g.gate.threshold, g.gate.held_out_accuracy
-        ),
-        (None, Some(a)) => println!(
-            "router     anchors at {} ({} strategies, hard margin {:.2})",
-            lib.anchor_point.map(|p| p.to_string()).unwrap_or_default(),
-            lib.strategies.len(),
-            a.report.hard_margin
-        ),
-        (None, None) => println!("router     none (fixed strategies only)"),
-    }
-    Ok(())
 }

@@ -8,7 +8,25 @@ use anyhow::{bail, Context};
 use masteer_core::interop::{export_control_vector, import_control_vector};
 use masteer_core::{ModelFingerprint, Strategy, StrategyLibrary};
 
-use crate::model::ModelArgs;
+use crate::model::{ModelArgs, OnDevice};
+
+/// Reads a model's fingerprint (for a new artifact).
+struct Fingerprint;
+
+impl OnDevice for Fingerprint {
+    type Output = ModelFingerprint;
+
+    fn run<B: burn::tensor::backend::Backend>(
+        self,
+        lm: masteer_core::LoadedModel<B>,
+        _: &std::path::Path,
+    ) -> anyhow::Result<ModelFingerprint>
+    where
+        masteer_core::LoadedModel<B>: Send + 'static,
+    {
+        Ok(ModelFingerprint::of(&lm)?)
+    }
+}
 
 /// Arguments of `masteer export-llamacpp`.
 #[derive(clap::Args, Debug, Clone)]
@@ -89,8 +107,7 @@ pub fn import(args: &ImportArgs) -> anyhow::Result<()> {
         StrategyLibrary::load(&args.artifact)
             .with_context(|| format!("loading the artifact {}", args.artifact.display()))?
     } else {
-        let (lm, _) = args.model.load()?;
-        StrategyLibrary::new(ModelFingerprint::of(&lm)?, 0)
+        StrategyLibrary::new(args.model.with_model(Fingerprint)?, 0)
     };
     let fp = &lib.fingerprint;
     let v = import_control_vector(&args.file, fp.layers, fp.width)

@@ -1,10 +1,13 @@
-//! `--model` and `--device`, shared by every subcommand that loads a model.
+//! `--model` and `--device`, shared by every subcommand that loads a model, and the
+//! run-time choice of backend: a command is written once, generic over the backend
+//! ([`OnDevice`]), and runs on the device named on the command line among the
+//! backends compiled in (cargo features `cpu`, `wgpu`, `cuda`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use masteer_core::backend::{default_device, DefaultBackend};
+use burn::tensor::backend::Backend;
 use masteer_core::LoadedModel;
 
 /// Which model to load and where to run it.
@@ -14,54 +17,88 @@ pub struct ModelArgs {
     /// fetched once into the cache, or `$MASTEER_MODEL`).
     #[arg(long, global = true)]
     pub model: Option<PathBuf>,
-    /// `cpu`, `wgpu` or `cuda[:N]`. The device must belong to the backend this binary
-    /// was built with (`--features wgpu` or `cuda` with `--no-default-features`).
+    /// `cpu`, `wgpu` or `cuda[:N]`, among the backends this binary was built with
+    /// (`cargo install --path masteer-cli --features wgpu,cuda` adds the GPU ones).
     #[arg(long, global = true, default_value = "cpu")]
     pub device: String,
 }
 
-/// The backend compiled in as the default.
-pub fn compiled_backend() -> &'static str {
-    if cfg!(feature = "cpu") {
-        "cpu"
-    } else if cfg!(feature = "cuda") {
-        "cuda"
-    } else {
-        "wgpu"
+/// A device named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    /// The CPU backend.
+    Cpu,
+    /// The wgpu backend's default adapter.
+    Wgpu,
+    /// CUDA device `N`.
+    Cuda(usize),
+}
+
+impl std::str::FromStr for Device {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s.split_once(':') {
+            None if s == "cpu" => Ok(Device::Cpu),
+            None if s == "wgpu" => Ok(Device::Wgpu),
+            None if s == "cuda" => Ok(Device::Cuda(0)),
+            Some(("cuda", n)) => n
+                .parse()
+                .map(Device::Cuda)
+                .with_context(|| format!("device '{s}': '{n}' is not a CUDA device index")),
+            Some(("cpu" | "wgpu", _)) => {
+                bail!("device '{s}': only cuda takes an index (cuda:0)")
+            }
+            _ => bail!("unknown device '{s}': use cpu, wgpu or cuda[:N]"),
+        }
     }
 }
 
+/// The backends compiled into this binary.
+pub fn compiled_backends() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if cfg!(feature = "cpu") {
+        v.push("cpu");
+    }
+    if cfg!(feature = "wgpu") {
+        v.push("wgpu");
+    }
+    if cfg!(feature = "cuda") {
+        v.push("cuda");
+    }
+    v
+}
+
+/// A command body that runs on any backend.
+pub trait OnDevice {
+    /// What it returns.
+    type Output;
+    /// Run with `lm` (loaded from `path`) on backend `B`.
+    fn run<B: Backend>(self, lm: LoadedModel<B>, path: &Path) -> anyhow::Result<Self::Output>
+    where
+        LoadedModel<B>: Send + 'static;
+}
+
+fn not_compiled(kind: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "device '{kind}' needs the {kind} backend, but this binary was built with {}; \
+         rebuild with `cargo install --path masteer-cli --features {kind}`",
+        compiled_backends().join(", ")
+    )
+}
+
 impl ModelArgs {
-    /// Check `--device` against the compiled backend (and the CUDA driver).
-    pub fn check_device(&self) -> anyhow::Result<()> {
-        let kind = self.device.split(':').next().unwrap_or("");
-        if !matches!(kind, "cpu" | "wgpu" | "cuda") {
-            bail!(
-                "unknown device '{}': use cpu, wgpu or cuda[:N]",
-                self.device
-            );
-        }
-        if let Some(n) = self.device.split(':').nth(1) {
-            if n.parse::<usize>().is_err() || kind != "cuda" {
-                bail!(
-                    "device '{}': only cuda takes an index (cuda:0)",
-                    self.device
-                );
-            }
-            if n != "0" {
-                bail!(
-                    "device '{}': this build runs on the backend's default device only (cuda:0)",
-                    self.device
-                );
-            }
-        }
-        let built = compiled_backend();
-        if kind != built {
-            bail!(
-                "device '{}' needs the {kind} backend, but this binary was built with {built}; \
-                 rebuild with `cargo install --path masteer-cli --no-default-features --features {kind}`",
-                self.device
-            );
+    /// The parsed device, checked against the backends compiled in (and, for CUDA,
+    /// the driver: burn's CUDA backend panics without `libcuda`, so it is probed first).
+    pub fn device(&self) -> anyhow::Result<Device> {
+        let d: Device = self.device.parse()?;
+        let kind = match d {
+            Device::Cpu => "cpu",
+            Device::Wgpu => "wgpu",
+            Device::Cuda(_) => "cuda",
+        };
+        if !compiled_backends().contains(&kind) {
+            return Err(not_compiled(kind));
         }
         if kind == "cuda" && !masteer_core::models::backend::cuda_driver_present() {
             bail!(
@@ -69,23 +106,58 @@ impl ModelArgs {
                 self.device
             );
         }
-        Ok(())
+        Ok(d)
     }
 
-    /// Load the model on the chosen device, saying where it came from.
-    pub fn load(&self) -> anyhow::Result<(LoadedModel<DefaultBackend>, PathBuf)> {
-        self.check_device()?;
-        let started = Instant::now();
+    /// Check `--device` without loading anything.
+    pub fn check_device(&self) -> anyhow::Result<()> {
+        self.device().map(|_| ())
+    }
+
+    /// Load the model on the chosen device and run `task` there.
+    pub fn with_model<T: OnDevice>(&self, task: T) -> anyhow::Result<T::Output> {
+        let device = self.device()?;
         let path = masteer_core::models::embedded::resolve(self.model.as_deref())
             .context("locating the model")?;
-        let lm: LoadedModel<DefaultBackend> = LoadedModel::load(&path, &default_device())
-            .with_context(|| format!("loading {}", path.display()))?;
-        eprintln!(
-            "model: {} on {} (loaded in {:.1} s)",
-            path.display(),
-            self.device,
-            started.elapsed().as_secs_f32()
-        );
-        Ok((lm, path))
+        match device {
+            #[cfg(feature = "cpu")]
+            Device::Cpu => {
+                let lm = load::<masteer_core::models::backend::Cpu>(
+                    &path,
+                    &Default::default(),
+                    &self.device,
+                )?;
+                task.run(lm, &path)
+            }
+            #[cfg(feature = "wgpu")]
+            Device::Wgpu => {
+                let lm = load::<masteer_core::models::backend::Wgpu>(
+                    &path,
+                    &Default::default(),
+                    &self.device,
+                )?;
+                task.run(lm, &path)
+            }
+            #[cfg(feature = "cuda")]
+            Device::Cuda(n) => {
+                let d = burn::backend::cuda::CudaDevice::new(n);
+                let lm = load::<masteer_core::models::backend::Cuda>(&path, &d, &self.device)?;
+                task.run(lm, &path)
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(not_compiled(&self.device)),
+        }
     }
+}
+
+fn load<B: Backend>(path: &Path, device: &B::Device, name: &str) -> anyhow::Result<LoadedModel<B>> {
+    let started = Instant::now();
+    let lm = LoadedModel::<B>::load(path, device)
+        .with_context(|| format!("loading {}", path.display()))?;
+    eprintln!(
+        "model: {} on {name} (loaded in {:.1} s)",
+        path.display(),
+        started.elapsed().as_secs_f32()
+    );
+    Ok(lm)
 }

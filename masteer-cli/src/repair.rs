@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::model::ModelArgs;
-use masteer_core::backend::DefaultBackend;
+use crate::model::{ModelArgs, OnDevice};
+use burn::tensor::backend::Backend;
 use masteer_core::datagen::formats::caa;
 use masteer_core::datagen::retriever::Retriever;
 use masteer_core::datagen::{corpora, GenerationConfig};
@@ -19,9 +19,9 @@ use masteer_core::eval::suite::{compare, SuiteConfig};
 use masteer_core::generator::LocalGenerator;
 use masteer_core::grounded::{self, Behaviour};
 use masteer_core::select::SweepConfig;
-use masteer_core::{
-    ChatMessage, GenerateOptions, Hooks, LoadedModel, Masteer, SeqInput, SteeredModel,
-};
+use masteer_core::LoadedModel;
+use masteer_core::{ChatMessage, GenerateOptions, Hooks, Masteer, SeqInput, SteeredModel};
+use std::path::Path;
 
 /// The issue `repair` runs when none is given (the README's main job).
 pub const DEFAULT_ISSUE: &str =
@@ -59,67 +59,78 @@ pub struct RepairArgs {
 /// Run the main job: route the issue, repair it, evaluate, save and print the report
 /// and the probes.
 pub fn run(args: &RepairArgs) -> anyhow::Result<()> {
-    let args = args.clone();
-    let started = Instant::now();
-    let (lm, _) = args.model.load()?;
+    args.model.with_model(Run(args))
+}
 
-    // Route the issue to the bundled data it is about.
-    let retriever = Retriever::bundled()?;
-    let source = retriever.best_source(&args.issue, 50);
-    eprintln!("issue routed to: {}", source.as_deref().unwrap_or("none"));
-    if let Some(b) = source.as_deref().and_then(Behaviour::for_source) {
-        return grounded(&lm, &args, started, b);
-    }
+struct Run<'a>(&'a RepairArgs);
 
-    let (samples, sweep, out_of_scope, calls, n_test, n_mmlu) = if args.quick {
-        (
-            48,
-            SweepConfig {
-                top_layers: 1,
-                coefficient_multipliers: vec![1.0, 3.0],
-                max_samples: 8,
-                batch: 8,
-            },
-            8,
-            6,
-            16,
-            16,
-        )
-    } else {
-        (
-            args.samples,
-            SweepConfig {
-                top_layers: 2,
-                coefficient_multipliers: vec![1.0, 2.0, 4.0],
-                max_samples: 16,
-                batch: 8,
-            },
-            24,
-            18,
-            50,
-            60,
-        )
-    };
-    let writer = LocalGenerator::new(&lm, "smollm2-135m-instruct (local)");
-    let mut masteer = Masteer::new(&lm)
-        .issue_text(&args.issue)
-        .target_count(samples)
-        .seed(args.seed)
-        .sweep(sweep)
-        .out_of_scope(out_of_scope)
-        .generation(GenerationConfig {
-            retrieved_share: 0.7,
-            max_generator_calls: calls,
-            progress: true,
-            ..GenerationConfig::default()
-        })
-        .progress(true);
-    if !args.no_writer {
-        masteer = masteer.generator(&writer);
-    }
-    let repair = masteer.repair()?;
-    if let Some(g) = &repair.generation {
-        eprintln!(
+impl OnDevice for Run<'_> {
+    type Output = ();
+
+    fn run<B: Backend>(self, lm: LoadedModel<B>, _: &Path) -> anyhow::Result<()>
+    where
+        LoadedModel<B>: Send + 'static,
+    {
+        let args = self.0;
+        let started = Instant::now();
+
+        // Route the issue to the bundled data it is about.
+        let retriever = Retriever::bundled()?;
+        let source = retriever.best_source(&args.issue, 50);
+        eprintln!("issue routed to: {}", source.as_deref().unwrap_or("none"));
+        if let Some(b) = source.as_deref().and_then(Behaviour::for_source) {
+            return grounded(&lm, args, started, b);
+        }
+
+        let (samples, sweep, out_of_scope, calls, n_test, n_mmlu) = if args.quick {
+            (
+                48,
+                SweepConfig {
+                    top_layers: 1,
+                    coefficient_multipliers: vec![1.0, 3.0],
+                    max_samples: 8,
+                    batch: 8,
+                },
+                8,
+                6,
+                16,
+                16,
+            )
+        } else {
+            (
+                args.samples,
+                SweepConfig {
+                    top_layers: 2,
+                    coefficient_multipliers: vec![1.0, 2.0, 4.0],
+                    max_samples: 16,
+                    batch: 8,
+                },
+                24,
+                18,
+                50,
+                60,
+            )
+        };
+        let writer = LocalGenerator::new(&lm, "smollm2-135m-instruct (local)");
+        let mut masteer = Masteer::new(&lm)
+            .issue_text(&args.issue)
+            .target_count(samples)
+            .seed(args.seed)
+            .sweep(sweep)
+            .out_of_scope(out_of_scope)
+            .generation(GenerationConfig {
+                retrieved_share: 0.7,
+                max_generator_calls: calls,
+                progress: true,
+                ..GenerationConfig::default()
+            })
+            .progress(true);
+        if !args.no_writer {
+            masteer = masteer.generator(&writer);
+        }
+        let repair = masteer.repair()?;
+        if let Some(g) = &repair.generation {
+            eprintln!(
             "samples: {} accepted ({} written by the model, {} retrieved from {}), acceptance rate {:.2}, rejections {:?}",
             repair.samples.len(),
             g.written_accepted,
@@ -128,22 +139,22 @@ pub fn run(args: &RepairArgs) -> anyhow::Result<()> {
             g.review.acceptance_rate(),
             g.review.rejected
         );
-    }
-    for (name, why) in &repair.failures {
-        eprintln!("algorithm {name} not used: {why}");
-    }
-    for s in &repair.library.strategies {
-        eprintln!(
-            "strategy {:<34} layer {:?} coefficient {:.2}",
-            s.name,
-            s.vector.layers.keys().collect::<Vec<_>>(),
-            s.coefficient
-        );
-    }
-    let library = &repair.library;
-    if let Some(a) = &library.anchors {
-        let r = &a.report;
-        eprintln!(
+        }
+        for (name, why) in &repair.failures {
+            eprintln!("algorithm {name} not used: {why}");
+        }
+        for s in &repair.library.strategies {
+            eprintln!(
+                "strategy {:<34} layer {:?} coefficient {:.2}",
+                s.name,
+                s.vector.layers.keys().collect::<Vec<_>>(),
+                s.coefficient
+            );
+        }
+        let library = &repair.library;
+        if let Some(a) = &library.anchors {
+            let r = &a.report;
+            eprintln!(
             "anchors at {}: hard margin {:.2} (calibration score {:.3}), soft temperature {:.2}, oracle {:.3}{}",
             library.anchor_point.map(|p| p.to_string()).unwrap_or_default(),
             r.hard_margin,
@@ -152,91 +163,92 @@ pub fn run(args: &RepairArgs) -> anyhow::Result<()> {
             r.oracle_score,
             if r.warnings.is_empty() { String::new() } else { format!(", warnings: {:?}", r.warnings) }
         );
-    }
-    library.save(&args.out.join("artifact"))?;
+        }
+        library.save(&args.out.join("artifact"))?;
 
-    // Evaluate on the CAA test set of the dataset the issue was matched to.
-    let source = repair
-        .generation
-        .as_ref()
-        .and_then(|g| g.source.clone())
-        .context("the issue was not matched to any bundled dataset")?;
-    let behaviour = source.strip_prefix("caa/").with_context(|| {
-        format!("the issue was matched to {source}, which has no A/B test set to evaluate on")
-    })?;
-    let wanted = caa::wanted_for(behaviour)
-        .with_context(|| format!("no known wanted answer for CAA behaviour {behaviour}"))?;
-    let test_items = caa::load(&corpora::caa_test(behaviour))
-        .with_context(|| format!("no CAA test set for {source}"))?;
-    let test = caa::to_samples(&test_items, wanted, &format!("caa-test/{behaviour}"));
-    let mmlu = caa::load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu")?;
-    let test_refs: Vec<_> = test.iter().take(n_test).collect();
-    let mmlu_refs: Vec<_> = mmlu.iter().take(n_mmlu).collect();
-    let t = Instant::now();
-    let report = compare(
-        &lm,
-        library,
-        &args.issue,
-        &test_refs,
-        &mmlu_refs,
-        &SuiteConfig {
-            batch: 8,
-            capability_text: !args.quick,
-            progress: true,
-        },
-    )?;
-    eprintln!("evaluation in {:.0} s", t.elapsed().as_secs_f32());
-    report.save(&args.out)?;
-    println!("{}", report.to_markdown());
-    // Plots: the conditions side by side, and each strategy's validation sweep.
-    let plots = args.out.join("plots");
-    plot::bars(&plots, "conditions", &report)?;
-    plot::strategy_sweeps(&plots, library)?;
+        // Evaluate on the CAA test set of the dataset the issue was matched to.
+        let source = repair
+            .generation
+            .as_ref()
+            .and_then(|g| g.source.clone())
+            .context("the issue was not matched to any bundled dataset")?;
+        let behaviour = source.strip_prefix("caa/").with_context(|| {
+            format!("the issue was matched to {source}, which has no A/B test set to evaluate on")
+        })?;
+        let wanted = caa::wanted_for(behaviour)
+            .with_context(|| format!("no known wanted answer for CAA behaviour {behaviour}"))?;
+        let test_items = caa::load(&corpora::caa_test(behaviour))
+            .with_context(|| format!("no CAA test set for {source}"))?;
+        let test = caa::to_samples(&test_items, wanted, &format!("caa-test/{behaviour}"));
+        let mmlu = caa::load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu")?;
+        let test_refs: Vec<_> = test.iter().take(n_test).collect();
+        let mmlu_refs: Vec<_> = mmlu.iter().take(n_mmlu).collect();
+        let t = Instant::now();
+        let report = compare(
+            &lm,
+            library,
+            &args.issue,
+            &test_refs,
+            &mmlu_refs,
+            &SuiteConfig {
+                batch: 8,
+                capability_text: !args.quick,
+                progress: true,
+            },
+        )?;
+        eprintln!("evaluation in {:.0} s", t.elapsed().as_secs_f32());
+        report.save(&args.out)?;
+        println!("{}", report.to_markdown());
+        // Plots: the conditions side by side, and each strategy's validation sweep.
+        let plots = args.out.join("plots");
+        plot::bars(&plots, "conditions", &report)?;
+        plot::strategy_sweeps(&plots, library)?;
 
-    // The probe prompt, unsteered and steered.
-    let probe = vec![ChatMessage::user(args.probe.clone())];
-    let opts = GenerateOptions::greedy(48);
-    let (plain, _) = lm.generate(
-        vec![SeqInput::prompt(lm.encode_chat(&probe)?)],
-        &opts,
-        &mut Hooks::none(),
-        &mut |_, _| {},
-    )?;
-    println!(
-        "Q: {}\nunsteered: {}",
-        args.probe,
-        lm.decode_reply(&plain[0])?.trim()
-    );
-    let steered = SteeredModel::new(&lm, library)?;
-    let (reply, decision) = steered
-        .generate(std::slice::from_ref(&probe), &opts)?
-        .remove(0);
-    println!(
-        "MASteer ({}): {}",
-        decision.name.as_deref().unwrap_or("no steering"),
-        reply.trim()
-    );
-    if let Some(best) = library.strategies.first() {
-        let (forced, _) = lm.generate(
-            vec![SeqInput::prompt(lm.encode_chat(&probe)?).with_plan(Some(best.plan()))],
+        // The probe prompt, unsteered and steered.
+        let probe = vec![ChatMessage::user(args.probe.clone())];
+        let opts = GenerateOptions::greedy(48);
+        let (plain, _) = lm.generate(
+            vec![SeqInput::prompt(lm.encode_chat(&probe)?)],
             &opts,
             &mut Hooks::none(),
             &mut |_, _| {},
         )?;
         println!(
-            "{} (forced): {}",
-            best.name,
-            lm.decode_reply(&forced[0])?.trim()
+            "Q: {}\nunsteered: {}",
+            args.probe,
+            lm.decode_reply(&plain[0])?.trim()
         );
+        let steered = SteeredModel::new(&lm, library)?;
+        let (reply, decision) = steered
+            .generate(std::slice::from_ref(&probe), &opts)?
+            .remove(0);
+        println!(
+            "MASteer ({}): {}",
+            decision.name.as_deref().unwrap_or("no steering"),
+            reply.trim()
+        );
+        if let Some(best) = library.strategies.first() {
+            let (forced, _) = lm.generate(
+                vec![SeqInput::prompt(lm.encode_chat(&probe)?).with_plan(Some(best.plan()))],
+                &opts,
+                &mut Hooks::none(),
+                &mut |_, _| {},
+            )?;
+            println!(
+                "{} (forced): {}",
+                best.name,
+                lm.decode_reply(&forced[0])?.trim()
+            );
+        }
+        finish(&repair.timings, args, started);
+        Ok(())
     }
-    finish(&repair.timings, &args, started);
-    Ok(())
 }
 
 /// Issues judged by generation (false claims, harmful requests): free-text pairs,
 /// selection and evaluation by greedy replies, a condition gate for adaptivity.
-fn grounded(
-    lm: &LoadedModel<DefaultBackend>,
+fn grounded<B: Backend>(
+    lm: &LoadedModel<B>,
     args: &RepairArgs,
     started: Instant,
     behaviour: Behaviour,

@@ -7,7 +7,10 @@ use anyhow::Context;
 use masteer_server::api::RequestLimits;
 use masteer_server::{EngineConfig, Server, ServerConfig};
 
-use crate::model::ModelArgs;
+use crate::model::{ModelArgs, OnDevice};
+use burn::tensor::backend::Backend;
+use masteer_core::LoadedModel;
+use std::path::Path;
 
 /// Arguments of `masteer serve`.
 #[derive(clap::Args, Debug, Clone)]
@@ -46,45 +49,58 @@ pub struct ServeArgs {
 
 /// Serve until SIGTERM or Ctrl-C.
 pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    let (lm, _) = args.model.load()?;
-    let config = ServerConfig {
-        artifact: args.artifact.clone(),
-        decision_log: args.decision_log.clone(),
-        engine: EngineConfig {
-            max_batch: args.max_batch,
-            queue: args.queue,
-        },
-        limits: RequestLimits {
-            max_tokens: args.max_tokens,
-            ..RequestLimits::default()
-        },
-        model_name: args.served_name.clone(),
-        shutdown_grace: Duration::from_secs(args.grace_secs),
-    };
-    let server = Server::new(lm, &config)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let addr = format!("{}:{}", args.host, args.port);
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
-        let local = listener.local_addr()?;
-        // Tests and scripts wait for this line.
-        println!("listening on http://{local}");
-        eprintln!(
-            "artifact: {}",
-            args.artifact
-                .as_ref()
-                .map_or("none (unsteered)".into(), |p| p.display().to_string())
-        );
-        server
-            .serve(listener, masteer_server::shutdown_signal())
-            .await?;
-        eprintln!("server stopped");
-        anyhow::Ok(())
-    })
+    args.model.with_model(Run(args))
+}
+
+struct Run<'a>(&'a ServeArgs);
+
+impl OnDevice for Run<'_> {
+    type Output = ();
+
+    fn run<B: Backend>(self, lm: LoadedModel<B>, _: &Path) -> anyhow::Result<()>
+    where
+        LoadedModel<B>: Send + 'static,
+    {
+        let args = self.0;
+        let config = ServerConfig {
+            artifact: args.artifact.clone(),
+            decision_log: args.decision_log.clone(),
+            engine: EngineConfig {
+                max_batch: args.max_batch,
+                queue: args.queue,
+            },
+            limits: RequestLimits {
+                max_tokens: args.max_tokens,
+                ..RequestLimits::default()
+            },
+            model_name: args.served_name.clone(),
+            shutdown_grace: Duration::from_secs(args.grace_secs),
+        };
+        let server = Server::new(lm, &config)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        runtime.block_on(async move {
+            let addr = format!("{}:{}", args.host, args.port);
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .with_context(|| format!("binding {addr}"))?;
+            let local = listener.local_addr()?;
+            // Tests and scripts wait for this line.
+            println!("listening on http://{local}");
+            eprintln!(
+                "artifact: {}",
+                args.artifact
+                    .as_ref()
+                    .map_or("none (unsteered)".into(), |p| p.display().to_string())
+            );
+            server
+                .serve(listener, masteer_server::shutdown_signal())
+                .await?;
+            eprintln!("server stopped");
+            anyhow::Ok(())
+        })
+    }
 }
