@@ -405,3 +405,21 @@ fn killed_during_reload_or_request_the_artifact_stays_whole() {
         assert_eq!(after, before, "after a kill during a {phase}");
     }
 }
+
+#[test]
+fn eval_remeasures_an_artifact_on_its_test_split() {
+    let lib = StrategyLibrary::load(artifact()).expect("artifact");
+    let b = Behaviour::HarmfulRequests;
+    let config = GroundedConfig::smoke();
+    let rows = grounded::evaluate(model(), &lib, b, &b.bundled_samples().unwrap(), &config)
+        .expect("evaluate");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].condition, "unsteered");
+    assert!(rows[0].vs_unsteered.is_none());
+    assert_eq!(rows[0].steered, (0.0, 0.0));
+    let gain = rows[1].vs_unsteered.expect("paired interval");
+    assert!(gain.low <= gain.mean && gain.mean <= gain.high, "{gain:?}");
+    assert!((rows[1].mean - rows[0].mean - gain.mean).abs() < 1e-9);
+    // The gate opens on some harmful requests of the test split.
+    assert!(rows[1].steered.0 > 0.0, "{:?}", rows[1]);
+}

@@ -1106,6 +1106,7 @@ pub fn evaluate<B: Backend>(
     })?;
     let mut rows = Vec::new();
     let mut base = None;
+    let pb = bar(config.progress, 2, "evaluating unsteered and adaptive");
     for (label, steering) in [
         ("unsteered", Steering::None),
         ("MASteer adaptive", adaptive_steering),
@@ -1132,7 +1133,9 @@ pub fn evaluate<B: Backend>(
             Some(b) => compare_to_unsteered(&mut r, b, &o, config.seed),
         }
         rows.push(r);
+        pb.inc(1);
     }
+    pb.finish_and_clear();
     Ok(rows)
 }
 

@@ -244,18 +244,19 @@ fn malformed_tensor_infos_are_typed_errors() {
 #[test]
 fn unsupported_type_missing_tensor_and_wrong_shape_are_typed_errors() {
     let device = Default::default();
-    // A tensor of an unsupported type (Q4_K, code 12) parses, but cannot be read.
+    // A tensor of an unsupported type (IQ2_XXS, code 16; K-quants are read since they
+    // were added) parses, but cannot be read.
     let mut bytes = small_gguf();
     let at = bytes
         .windows(9)
         .position(|w| w == [1, 0, 0, 0, 0, 0, 0, 0, b'a'])
         .unwrap()
         + 9;
-    bytes[at + 20..at + 24].copy_from_slice(&12u32.to_le_bytes());
+    bytes[at + 20..at + 24].copy_from_slice(&16u32.to_le_bytes());
     let f = GgufFile::from_bytes(bytes).unwrap();
     let e = f.dequantize("a").unwrap_err();
     assert!(matches!(e, ModelError::UnsupportedTensorType { .. }), "{e}");
-    assert!(e.to_string().contains("ggml type 12"));
+    assert!(e.to_string().contains("ggml type 16"));
 
     // Missing tensor.
     let w = tiny_weights();
