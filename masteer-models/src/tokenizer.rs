@@ -127,9 +127,134 @@ impl Tokenizer {
         }
     }
 
+    /// A SentencePiece tokenizer from GGUF metadata (`tokenizer.ggml.model = llama`:
+    /// Llama 2, Mistral, TinyLlama, Phi-3): vocabulary, scores and token types become a
+    /// BPE with byte fallback whose merges are ordered by the merged piece's score (the
+    /// conversion Hugging Face's `LlamaTokenizerFast` uses), spaces as `▁` with one
+    /// prepended unless `tokenizer.ggml.add_space_prefix` is false.
+    fn from_gguf_spm(f: &GgufFile) -> Result<Self> {
+        let tokens = f
+            .get("tokenizer.ggml.tokens")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| tok_err("GGUF lacks tokenizer.ggml.tokens"))?;
+        let scores = f
+            .get("tokenizer.ggml.scores")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| tok_err("GGUF lacks tokenizer.ggml.scores (SentencePiece)"))?;
+        let types: Vec<i64> = match f
+            .get("tokenizer.ggml.token_type")
+            .and_then(|v| v.as_array())
+        {
+            Some(a) => a
+                .iter()
+                .map(|t| match t {
+                    MetadataValue::I32(x) => *x as i64,
+                    other => other.as_u64().map(|u| u as i64).unwrap_or(1),
+                })
+                .collect(),
+            None => vec![1; tokens.len()],
+        };
+        if scores.len() != tokens.len() || types.len() != tokens.len() {
+            return Err(tok_err(format!(
+                "SentencePiece metadata disagree: {} tokens, {} scores, {} token types",
+                tokens.len(),
+                scores.len(),
+                types.len()
+            )));
+        }
+        let mut pieces = Vec::with_capacity(tokens.len());
+        for (id, t) in tokens.iter().enumerate() {
+            let s = t
+                .as_str()
+                .ok_or_else(|| tok_err(format!("token {id} is not a string")))?;
+            let score = scores[id]
+                .as_f64()
+                .ok_or_else(|| tok_err(format!("score of token {id} is not a number")))?;
+            pieces.push((s, score as f32));
+        }
+        let index: std::collections::HashMap<&str, usize> =
+            pieces.iter().enumerate().map(|(i, p)| (p.0, i)).collect();
+        // Merges: every split of a piece into two pieces of the vocabulary, ranked by the
+        // piece's score (highest first), ties by the halves' ids.
+        let mut merges: Vec<(f32, usize, usize, &str, &str)> = Vec::new();
+        for (s, score) in &pieces {
+            for (cut, _) in s.char_indices().skip(1) {
+                let (l, r) = s.split_at(cut);
+                if let (Some(&a), Some(&b)) = (index.get(l), index.get(r)) {
+                    merges.push((*score, a, b, l, r));
+                }
+            }
+        }
+        merges.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+        let mut vocab = serde_json::Map::with_capacity(pieces.len());
+        let mut added = Vec::new();
+        for (id, ((s, _), ty)) in pieces.iter().zip(&types).enumerate() {
+            vocab.insert(s.to_string(), json!(id));
+            if *ty == TOKEN_TYPE_CONTROL || *ty == TOKEN_TYPE_USER_DEFINED {
+                added.push(json!({
+                    "id": id, "content": s, "single_word": false, "lstrip": false,
+                    "rstrip": false, "normalized": false, "special": *ty == TOKEN_TYPE_CONTROL,
+                }));
+            }
+        }
+        let id = |k: &str| f.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
+        let unk = id("tokenizer.ggml.unknown_token_id")
+            .and_then(|u| pieces.get(u as usize))
+            .map(|p| p.0.to_string());
+        let space_prefix = f
+            .get("tokenizer.ggml.add_space_prefix")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
+        let mut normalizers = Vec::new();
+        if space_prefix {
+            normalizers.push(json!({"type": "Prepend", "prepend": "\u{2581}"}));
+        }
+        normalizers
+            .push(json!({"type": "Replace", "pattern": {"String": " "}, "content": "\u{2581}"}));
+        let mut decoders = vec![
+            json!({"type": "Replace", "pattern": {"String": "\u{2581}"}, "content": " "}),
+            json!({"type": "ByteFallback"}),
+            json!({"type": "Fuse"}),
+        ];
+        if space_prefix {
+            decoders.push(json!({"type": "Strip", "content": " ", "start": 1, "stop": 0}));
+        }
+        let doc = json!({
+            "version": "1.0",
+            "truncation": null,
+            "padding": null,
+            "added_tokens": added,
+            "normalizer": {"type": "Sequence", "normalizers": normalizers},
+            "pre_tokenizer": null,
+            "post_processor": null,
+            "decoder": {"type": "Sequence", "decoders": decoders},
+            "model": {
+                "type": "BPE", "dropout": null, "unk_token": unk,
+                "continuing_subword_prefix": null, "end_of_word_suffix": null,
+                "fuse_unk": true, "byte_fallback": true, "ignore_merges": false,
+                "vocab": Value::Object(vocab),
+                "merges": merges.iter().map(|m| json!([m.3, m.4])).collect::<Vec<_>>(),
+            },
+        });
+        let mut tok = Self::from_json_str(&doc.to_string())?;
+        tok.bos_id = id("tokenizer.ggml.bos_token_id");
+        if let Some(eos) = id("tokenizer.ggml.eos_token_id") {
+            tok.push_eos(eos);
+        }
+        if let Some(eot) = id("tokenizer.ggml.eot_token_id") {
+            tok.push_eos(eot);
+        }
+        tok.pad_id = id("tokenizer.ggml.padding_token_id");
+        tok.add_bos = f
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(true);
+        Ok(tok)
+    }
+
     /// Rebuild the tokenizer from GGUF metadata (`tokenizer.ggml.*`). Supports the
     /// byte-level BPE tokenizers (`tokenizer.ggml.model = gpt2`) with the `smollm`,
-    /// `gpt2`/`default` and `llama-bpe` pre-tokenizers.
+    /// `gpt2`/`default` and `llama-bpe` pre-tokenizers, and SentencePiece (`llama`).
     pub fn from_gguf(f: &GgufFile) -> Result<Self> {
         let model = f
             .get("tokenizer.ggml.model")
@@ -140,9 +265,12 @@ impl Tokenizer {
                     f.path()
                 ))
             })?;
+        if model == "llama" {
+            return Self::from_gguf_spm(f);
+        }
         if model != "gpt2" {
             return Err(tok_err(format!(
-                "GGUF tokenizer model `{model}` is not supported (only byte-level BPE `gpt2`); load the Hugging Face folder with its tokenizer.json instead"
+                "GGUF tokenizer model `{model}` is not supported (byte-level BPE `gpt2` and SentencePiece `llama` are); load the Hugging Face folder with its tokenizer.json instead"
             )));
         }
         let pre = f
@@ -206,7 +334,7 @@ impl Tokenizer {
         let pre_tokenizer = match pre {
             "smollm" => json!({"type": "Sequence", "pretokenizers": [
                 {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
-            "gpt2" | "default" => byte_level(true),
+            "gpt2" | "gpt-2" | "default" => byte_level(true),
             "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [
                 {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN}, "behavior": "Isolated", "invert": false},
                 byte_level(false)]}),
