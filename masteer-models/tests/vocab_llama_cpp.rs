@@ -17,7 +17,7 @@ fn fixture(name: &str) -> PathBuf {
 /// Encode every test string of `vocab` and compare with llama.cpp's ids; returns the
 /// number of strings checked.
 fn check(vocab: &str) -> usize {
-    let f = GgufFile::open(&fixture(&format!("ggml-vocab-{vocab}.gguf"))).expect("vocab file");
+    let f = GgufFile::open(fixture(&format!("ggml-vocab-{vocab}.gguf"))).expect("vocab file");
     let tok = Tokenizer::from_gguf(&f).expect("tokenizer");
     let inp = std::fs::read_to_string(fixture(&format!("ggml-vocab-{vocab}.gguf.inp"))).unwrap();
     let out = std::fs::read_to_string(fixture(&format!("ggml-vocab-{vocab}.gguf.out"))).unwrap();
