@@ -7,10 +7,7 @@ use anyhow::Context;
 use masteer_core::grounded::{self, Behaviour};
 use masteer_core::StrategyLibrary;
 
-use crate::model::{ModelArgs, OnDevice};
-use burn::tensor::backend::Backend;
-use masteer_core::LoadedModel;
-use std::path::Path;
+use crate::model::ModelArgs;
 
 /// Arguments of `masteer eval`.
 #[derive(clap::Args, Debug, Clone)]
@@ -42,21 +39,10 @@ fn behaviour_of(name: &str) -> Option<Behaviour> {
     }
 }
 
-/// Evaluate and print the table.
-pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
-    args.model.with_model(Run(args))
-}
-
-struct Run<'a>(&'a EvalArgs);
-
-impl OnDevice for Run<'_> {
-    type Output = ();
-
-    fn run<B: Backend>(self, lm: LoadedModel<B>, _: &Path) -> anyhow::Result<()>
-    where
-        LoadedModel<B>: Send + 'static,
-    {
-        let args = self.0;
+crate::run_on_device!(
+    #[doc = "Evaluate and print the table."]
+    EvalArgs,
+    |args, lm, _| {
         let fp = masteer_core::ModelFingerprint::of(&lm)?;
         let library = StrategyLibrary::load_for(&args.artifact, &fp)
             .with_context(|| format!("loading the artifact {}", args.artifact.display()))?;
@@ -98,4 +84,4 @@ impl OnDevice for Run<'_> {
         }
         Ok(())
     }
-}
+);

@@ -8,10 +8,7 @@ use anyhow::{bail, Context};
 use masteer_core::models::Steering;
 use masteer_core::{ChatMessage, GenerateOptions, StrategyLibrary};
 
-use crate::model::{ModelArgs, OnDevice};
-use burn::tensor::backend::Backend;
-use masteer_core::LoadedModel;
-use std::path::Path;
+use crate::model::ModelArgs;
 
 /// Arguments of `masteer generate`.
 #[derive(clap::Args, Debug, Clone)]
@@ -44,21 +41,10 @@ pub struct GenerateArgs {
     pub model: ModelArgs,
 }
 
-/// Generate and print the reply (and, on stderr, the steering decision).
-pub fn run(args: &GenerateArgs) -> anyhow::Result<()> {
-    args.model.with_model(Run(args))
-}
-
-struct Run<'a>(&'a GenerateArgs);
-
-impl OnDevice for Run<'_> {
-    type Output = ();
-
-    fn run<B: Backend>(self, lm: LoadedModel<B>, _: &Path) -> anyhow::Result<()>
-    where
-        LoadedModel<B>: Send + 'static,
-    {
-        let args = self.0;
+crate::run_on_device!(
+    #[doc = "Generate and print the reply (and, on stderr, the steering decision)."]
+    GenerateArgs,
+    |args, lm, _| {
         let library = match &args.artifact {
             Some(dir) => {
                 let fp = masteer_core::ModelFingerprint::of(&lm)?;
@@ -155,4 +141,4 @@ impl OnDevice for Run<'_> {
         println!();
         Ok(())
     }
-}
+);

@@ -6,10 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use masteer_core::{ModelFingerprint, StrategyLibrary};
 
-use crate::model::{ModelArgs, OnDevice};
-use burn::tensor::backend::Backend;
-use masteer_core::LoadedModel;
-use std::path::Path;
+use crate::model::ModelArgs;
 
 /// Arguments of `masteer info`.
 #[derive(clap::Args, Debug, Clone)]
@@ -22,21 +19,10 @@ pub struct InfoArgs {
     pub model: ModelArgs,
 }
 
-/// Print the description.
-pub fn run(args: &InfoArgs) -> anyhow::Result<()> {
-    args.model.with_model(Run(args))
-}
-
-struct Run<'a>(&'a InfoArgs);
-
-impl OnDevice for Run<'_> {
-    type Output = ();
-
-    fn run<B: Backend>(self, lm: LoadedModel<B>, path: &Path) -> anyhow::Result<()>
-    where
-        LoadedModel<B>: Send + 'static,
-    {
-        let args = self.0;
+crate::run_on_device!(
+    #[doc = "Print the description."]
+    InfoArgs,
+    |args, lm, path| {
         let c = lm.model.config();
         let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         println!("model      {}", path.display());
@@ -108,4 +94,4 @@ impl OnDevice for Run<'_> {
         }
         Ok(())
     }
-}
+);

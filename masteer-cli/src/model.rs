@@ -79,6 +79,34 @@ pub trait OnDevice {
         LoadedModel<B>: Send + 'static;
 }
 
+/// Define `pub fn run(args: &Args)` for a command whose body is generic over the
+/// backend: the body sees `args`, the loaded model (`lm`) and its path, and runs on the
+/// device `--device` names (`args.model` must be the command's [`ModelArgs`]).
+#[macro_export]
+macro_rules! run_on_device {
+    ($(#[$doc:meta])* $args_ty:ty, |$args:ident, $lm:ident, $path:pat_param| $body:block) => {
+        $(#[$doc])*
+        pub fn run(args: &$args_ty) -> anyhow::Result<()> {
+            struct Run<'a>(&'a $args_ty);
+            impl $crate::model::OnDevice for Run<'_> {
+                type Output = ();
+                fn run<B: burn::tensor::backend::Backend>(
+                    self,
+                    $lm: masteer_core::LoadedModel<B>,
+                    $path: &std::path::Path,
+                ) -> anyhow::Result<()>
+                where
+                    masteer_core::LoadedModel<B>: Send + 'static,
+                {
+                    let $args = self.0;
+                    $body
+                }
+            }
+            args.model.with_model(Run(args))
+        }
+    };
+}
+
 fn not_compiled(kind: &str) -> anyhow::Error {
     anyhow::anyhow!(
         "device '{kind}' needs the {kind} backend, but this binary was built with {}; \

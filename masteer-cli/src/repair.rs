@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::model::{ModelArgs, OnDevice};
+use crate::model::ModelArgs;
 use burn::tensor::backend::Backend;
 use masteer_core::datagen::formats::caa;
 use masteer_core::datagen::retriever::Retriever;
@@ -21,7 +21,6 @@ use masteer_core::grounded::{self, Behaviour};
 use masteer_core::select::SweepConfig;
 use masteer_core::LoadedModel;
 use masteer_core::{ChatMessage, GenerateOptions, Hooks, Masteer, SeqInput, SteeredModel};
-use std::path::Path;
 
 /// The issue `repair` runs when none is given (the README's main job).
 pub const DEFAULT_ISSUE: &str =
@@ -56,22 +55,11 @@ pub struct RepairArgs {
     pub probe: String,
 }
 
-/// Run the main job: route the issue, repair it, evaluate, save and print the report
-/// and the probes.
-pub fn run(args: &RepairArgs) -> anyhow::Result<()> {
-    args.model.with_model(Run(args))
-}
-
-struct Run<'a>(&'a RepairArgs);
-
-impl OnDevice for Run<'_> {
-    type Output = ();
-
-    fn run<B: Backend>(self, lm: LoadedModel<B>, _: &Path) -> anyhow::Result<()>
-    where
-        LoadedModel<B>: Send + 'static,
-    {
-        let args = self.0;
+crate::run_on_device!(
+    #[doc = "Run the main job: route the issue, repair it, evaluate, save and print the report"]
+    #[doc = "and the probes."]
+    RepairArgs,
+    |args, lm, _| {
         let started = Instant::now();
 
         // Route the issue to the bundled data it is about.
@@ -243,7 +231,7 @@ impl OnDevice for Run<'_> {
         finish(&repair.timings, args, started);
         Ok(())
     }
-}
+);
 
 /// Issues judged by generation (false claims, harmful requests): free-text pairs,
 /// selection and evaluation by greedy replies, a condition gate for adaptivity.

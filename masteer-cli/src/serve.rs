@@ -7,10 +7,7 @@ use anyhow::Context;
 use masteer_server::api::RequestLimits;
 use masteer_server::{EngineConfig, Server, ServerConfig};
 
-use crate::model::{ModelArgs, OnDevice};
-use burn::tensor::backend::Backend;
-use masteer_core::LoadedModel;
-use std::path::Path;
+use crate::model::ModelArgs;
 
 /// Arguments of `masteer serve`.
 #[derive(clap::Args, Debug, Clone)]
@@ -47,21 +44,10 @@ pub struct ServeArgs {
     pub model: ModelArgs,
 }
 
-/// Serve until SIGTERM or Ctrl-C.
-pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
-    args.model.with_model(Run(args))
-}
-
-struct Run<'a>(&'a ServeArgs);
-
-impl OnDevice for Run<'_> {
-    type Output = ();
-
-    fn run<B: Backend>(self, lm: LoadedModel<B>, _: &Path) -> anyhow::Result<()>
-    where
-        LoadedModel<B>: Send + 'static,
-    {
-        let args = self.0;
+crate::run_on_device!(
+    #[doc = "Serve until SIGTERM or Ctrl-C."]
+    ServeArgs,
+    |args, lm, _| {
         let config = ServerConfig {
             artifact: args.artifact.clone(),
             decision_log: args.decision_log.clone(),
@@ -103,4 +89,4 @@ impl OnDevice for Run<'_> {
             anyhow::Ok(())
         })
     }
-}
+);

@@ -608,6 +608,29 @@ fn rate(v: &[bool]) -> f64 {
     v.iter().filter(|b| **b).count() as f64 / v.len().max(1) as f64
 }
 
+/// A report row from an outcome (intervals against unsteered filled in later).
+fn row(
+    condition: String,
+    setting: String,
+    o: &Outcome,
+    steered: (f64, f64),
+    neutral: NeutralEffect,
+) -> ConditionRow {
+    ConditionRow {
+        condition,
+        setting,
+        trigger: rate(&o.trigger),
+        control: rate(&o.control),
+        mean: o.mean(),
+        vs_unsteered: None,
+        trigger_vs_unsteered: None,
+        control_vs_unsteered: None,
+        steered,
+        neutral_kl: neutral.kl,
+        neutral_unchanged: neutral.unchanged,
+    }
+}
+
 /// Per-item success on both sides.
 #[derive(Clone, Debug)]
 struct Outcome {
@@ -924,23 +947,6 @@ pub fn repair<B: Backend>(
     let base_t = judge_t(&base_texts);
     pb.inc(1);
     let mut rows = Vec::new();
-    let row = |condition: String,
-               setting: String,
-               o: &Outcome,
-               steered: (f64, f64),
-               neutral: NeutralEffect| ConditionRow {
-        condition,
-        setting,
-        trigger: rate(&o.trigger),
-        control: rate(&o.control),
-        mean: o.mean(),
-        vs_unsteered: None,
-        trigger_vs_unsteered: None,
-        control_vs_unsteered: None,
-        steered,
-        neutral_kl: neutral.kl,
-        neutral_unchanged: neutral.unchanged,
-    };
     rows.push(row(
         "unsteered".into(),
         "–".into(),
@@ -1115,19 +1121,13 @@ pub fn evaluate<B: Backend>(
             greedy_replies(lm, &prompts, steering, config.max_tokens, config.batch)?;
         let o = judge_replies(behaviour, &text, &texts, nt);
         let effect = neutral.effect(lm, steering, config)?;
-        let mut r = ConditionRow {
-            condition: label.into(),
-            setting: String::new(),
-            trigger: rate(&o.trigger),
-            control: rate(&o.control),
-            mean: o.mean(),
-            vs_unsteered: None,
-            trigger_vs_unsteered: None,
-            control_vs_unsteered: None,
-            steered: (rate(&steered[..nt]), rate(&steered[nt..])),
-            neutral_kl: effect.kl,
-            neutral_unchanged: effect.unchanged,
-        };
+        let mut r = row(
+            label.into(),
+            String::new(),
+            &o,
+            (rate(&steered[..nt]), rate(&steered[nt..])),
+            effect,
+        );
         match &base {
             None => base = Some(o),
             Some(b) => compare_to_unsteered(&mut r, b, &o, config.seed),

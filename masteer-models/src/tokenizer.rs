@@ -127,6 +127,23 @@ impl Tokenizer {
         }
     }
 
+    /// BOS, EOS/EOT, padding ids and whether BOS is added, from GGUF metadata
+    /// (`add_bos_default` when the file does not say).
+    fn set_special_ids(&mut self, f: &GgufFile, add_bos_default: bool) {
+        let id = |k: &str| f.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
+        self.bos_id = id("tokenizer.ggml.bos_token_id");
+        for k in ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"] {
+            if let Some(e) = id(k) {
+                self.push_eos(e);
+            }
+        }
+        self.pad_id = id("tokenizer.ggml.padding_token_id");
+        self.add_bos = f
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(add_bos_default);
+    }
+
     /// A SentencePiece tokenizer from GGUF metadata (`tokenizer.ggml.model = llama`:
     /// Llama 2, Mistral, TinyLlama, Phi-3): vocabulary, scores and token types become a
     /// BPE with byte fallback whose merges are ordered by the merged piece's score (the
@@ -141,19 +158,7 @@ impl Tokenizer {
             .get("tokenizer.ggml.scores")
             .and_then(|v| v.as_array())
             .ok_or_else(|| tok_err("GGUF lacks tokenizer.ggml.scores (SentencePiece)"))?;
-        let types: Vec<i64> = match f
-            .get("tokenizer.ggml.token_type")
-            .and_then(|v| v.as_array())
-        {
-            Some(a) => a
-                .iter()
-                .map(|t| match t {
-                    MetadataValue::I32(x) => *x as i64,
-                    other => other.as_u64().map(|u| u as i64).unwrap_or(1),
-                })
-                .collect(),
-            None => vec![1; tokens.len()],
-        };
+        let types = token_types(f, tokens.len());
         if scores.len() != tokens.len() || types.len() != tokens.len() {
             return Err(tok_err(format!(
                 "SentencePiece metadata disagree: {} tokens, {} scores, {} token types",
@@ -237,18 +242,7 @@ impl Tokenizer {
             },
         });
         let mut tok = Self::from_json_str(&doc.to_string())?;
-        tok.bos_id = id("tokenizer.ggml.bos_token_id");
-        if let Some(eos) = id("tokenizer.ggml.eos_token_id") {
-            tok.push_eos(eos);
-        }
-        if let Some(eot) = id("tokenizer.ggml.eot_token_id") {
-            tok.push_eos(eot);
-        }
-        tok.pad_id = id("tokenizer.ggml.padding_token_id");
-        tok.add_bos = f
-            .get("tokenizer.ggml.add_bos_token")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(true);
+        tok.set_special_ids(f, true);
         Ok(tok)
     }
 
@@ -285,19 +279,7 @@ impl Tokenizer {
             .get("tokenizer.ggml.merges")
             .and_then(|v| v.as_array())
             .ok_or_else(|| tok_err("GGUF lacks tokenizer.ggml.merges"))?;
-        let types: Vec<i64> = match f
-            .get("tokenizer.ggml.token_type")
-            .and_then(|v| v.as_array())
-        {
-            Some(a) => a
-                .iter()
-                .map(|t| match t {
-                    MetadataValue::I32(x) => *x as i64,
-                    other => other.as_u64().map(|u| u as i64).unwrap_or(1),
-                })
-                .collect(),
-            None => vec![1; tokens.len()],
-        };
+        let types = token_types(f, tokens.len());
         if types.len() != tokens.len() {
             return Err(tok_err(format!(
                 "tokenizer.ggml.token_type has {} entries for {} tokens",
@@ -360,21 +342,8 @@ impl Tokenizer {
                 "vocab": Value::Object(vocab), "merges": merge_pairs,
             },
         });
-        let text = doc.to_string();
-        let mut tok = Self::from_json_str(&text)?;
-        let id = |k: &str| f.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
-        tok.bos_id = id("tokenizer.ggml.bos_token_id");
-        if let Some(eos) = id("tokenizer.ggml.eos_token_id") {
-            tok.push_eos(eos);
-        }
-        if let Some(eot) = id("tokenizer.ggml.eot_token_id") {
-            tok.push_eos(eot);
-        }
-        tok.pad_id = id("tokenizer.ggml.padding_token_id");
-        tok.add_bos = f
-            .get("tokenizer.ggml.add_bos_token")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
+        let mut tok = Self::from_json_str(&doc.to_string())?;
+        tok.set_special_ids(f, false);
         Ok(tok)
     }
 
@@ -461,5 +430,22 @@ impl Tokenizer {
     /// The wrapped `tokenizers` tokenizer.
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner
+    }
+}
+
+/// `tokenizer.ggml.token_type` as integers (all "normal" when absent).
+fn token_types(f: &GgufFile, n: usize) -> Vec<i64> {
+    match f
+        .get("tokenizer.ggml.token_type")
+        .and_then(|v| v.as_array())
+    {
+        Some(a) => a
+            .iter()
+            .map(|t| match t {
+                MetadataValue::I32(x) => *x as i64,
+                other => other.as_u64().map(|u| u as i64).unwrap_or(1),
+            })
+            .collect(),
+        None => vec![1; n],
     }
 }

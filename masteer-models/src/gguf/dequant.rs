@@ -117,6 +117,16 @@ fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     }
 }
 
+/// Scales and minimums (`d·sc`, `dmin·m`) of the two 32-value halves of 64-value
+/// group `j` in Q4_K/Q5_K.
+#[inline]
+fn pair_scales_k4(j: usize, scales: &[u8], d: f32, min: f32) -> [(f32, f32); 2] {
+    [2 * j, 2 * j + 1].map(|k| {
+        let (sc, m) = scale_min_k4(k, scales);
+        (d * sc as f32, min * m as f32)
+    })
+}
+
 /// Q2_K (84 bytes): `scales[16]` (4-bit scale, 4-bit min), `qs[64]`, f16 `d`, f16 `dmin`.
 pub fn dequant_block_q2_k(b: &[u8], y: &mut [f32]) {
     let (scales, qs) = (&b[0..16], &b[16..80]);
@@ -195,10 +205,7 @@ pub fn dequant_block_q4_k(b: &[u8], y: &mut [f32]) {
     let (scales, qs) = (&b[4..16], &b[16..144]);
     for j in 0..4 {
         let q = &qs[32 * j..32 * j + 32];
-        let (sc1, m1) = scale_min_k4(2 * j, scales);
-        let (sc2, m2) = scale_min_k4(2 * j + 1, scales);
-        let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
-        let (d2, m2) = (d * sc2 as f32, min * m2 as f32);
+        let [(d1, m1), (d2, m2)] = pair_scales_k4(j, scales, d, min);
         let o = &mut y[64 * j..64 * j + 64];
         for l in 0..32 {
             o[l] = d1 * (q[l] & 0x0f) as f32 - m1;
@@ -215,10 +222,7 @@ pub fn dequant_block_q5_k(b: &[u8], y: &mut [f32]) {
     for j in 0..4 {
         let ql = &qs[32 * j..32 * j + 32];
         let (u1, u2) = (1u8 << (2 * j), 2u8 << (2 * j));
-        let (sc1, m1) = scale_min_k4(2 * j, scales);
-        let (sc2, m2) = scale_min_k4(2 * j + 1, scales);
-        let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
-        let (d2, m2) = (d * sc2 as f32, min * m2 as f32);
+        let [(d1, m1), (d2, m2)] = pair_scales_k4(j, scales, d, min);
         let o = &mut y[64 * j..64 * j + 64];
         for l in 0..32 {
             let h1 = if qh[l] & u1 != 0 { 16 } else { 0 };
