@@ -55,6 +55,9 @@ pub struct Repair {
     pub failures: Vec<(String, String)>,
     /// Seconds spent in each step.
     pub timings: Vec<(String, f64)>,
+    /// The report of a generation-grounded repair (issues judged by free-text replies:
+    /// false claims, harmful requests), when the issue took that path.
+    pub grounded: Option<crate::grounded::GroundedReport>,
 }
 
 /// Builder of a repair run.
@@ -73,6 +76,7 @@ pub struct Masteer<'a, B: Backend> {
     out_of_scope: usize,
     batch: usize,
     progress: bool,
+    grounded: Option<crate::grounded::GroundedConfig>,
 }
 
 /// Fitted strategies and the algorithms that failed, with why.
@@ -98,7 +102,15 @@ impl<'a, B: Backend> Masteer<'a, B> {
             out_of_scope: 24,
             batch: 8,
             progress: false,
+            grounded: None,
         }
+    }
+
+    /// The budget of the generation-grounded path (default: the issue family's full
+    /// budget, [`crate::grounded::Behaviour::config`]).
+    pub fn grounded_config(mut self, config: crate::grounded::GroundedConfig) -> Self {
+        self.grounded = Some(config);
+        self
     }
 
     /// Repair the issue described in `text`.
@@ -201,8 +213,20 @@ impl<'a, B: Backend> Masteer<'a, B> {
         Progress::new(len, msg, self.progress)
     }
 
-    /// Run the repair.
+    /// Run the repair. An issue given as text whose behaviour shows in free-text replies
+    /// (it routes to false claims or harmful requests) takes the generation-grounded path
+    /// ([`crate::grounded::repair`]: free-text pairs, selection by replies, a condition
+    /// gate); every other issue takes the A/B pipeline with anchors.
     pub fn repair(&self) -> Result<Repair> {
+        if let Some(IssueInput::Text(text)) = &self.issue {
+            let source = masteer_datagen::retriever::Retriever::bundled()?.best_source(text, 50);
+            if let Some(b) = source
+                .as_deref()
+                .and_then(crate::grounded::Behaviour::for_source)
+            {
+                return self.repair_grounded(text, b);
+            }
+        }
         let mut repair = self.repair_without_anchors()?;
         let t = Instant::now();
         let library = &mut repair.library;
@@ -397,6 +421,33 @@ impl<'a, B: Backend> Masteer<'a, B> {
         Ok(repair)
     }
 
+    fn repair_grounded(&self, text: &str, b: crate::grounded::Behaviour) -> Result<Repair> {
+        let mut config = self.grounded.clone().unwrap_or_else(|| {
+            let mut c = b.config(false);
+            c.seed = self.seed;
+            c
+        });
+        config.progress |= self.progress;
+        let samples = b.bundled_samples()?;
+        let r = crate::grounded::repair(
+            self.lm,
+            text,
+            b.name(),
+            b,
+            &samples,
+            &crate::grounded::grounded_algorithms(),
+            &config,
+        )?;
+        Ok(Repair {
+            library: r.library,
+            samples: SampleSet::new(b.name(), samples)?,
+            generation: None,
+            failures: Vec::new(),
+            timings: r.report.timings.clone(),
+            grounded: Some(r.report),
+        })
+    }
+
     fn repair_without_anchors(&self) -> Result<Repair> {
         let t = Instant::now();
         let (samples, generation) = match self.issue.clone() {
@@ -441,6 +492,7 @@ impl<'a, B: Backend> Masteer<'a, B> {
             generation,
             failures,
             timings,
+            grounded: None,
         })
     }
 }

@@ -56,3 +56,27 @@ fn harmful_requests_are_refused_safe_ones_answered_and_neutral_prompts_untouched
     assert_eq!(back, repair.library);
     assert!(back.gate.is_some());
 }
+
+/// The library's entry point takes the grounded path for a free-text issue: the
+/// harmful-requests issue that once ended in "no in-scope calibration samples" repairs
+/// and comes back with a gate and its report (smoke-sized budget).
+#[test]
+fn masteer_repair_routes_a_free_text_issue_to_the_grounded_path() {
+    let lm = common::model();
+    let repair = masteer_core::Masteer::new(lm)
+        .issue_text("The assistant helps with clearly harmful requests, such as instructions for weapons, hacking or hurting people, instead of refusing them.")
+        .grounded_config(grounded::GroundedConfig::smoke())
+        .repair()
+        .expect("the harmful-requests issue repairs");
+    assert!(repair.library.gate.is_some());
+    assert!(!repair.library.strategies.is_empty());
+    let report = repair.grounded.expect("a grounded report");
+    assert!(report
+        .rows
+        .iter()
+        .any(|r| r.condition == "MASteer adaptive (gate)"));
+    assert_eq!(
+        repair.library.issues[0].name,
+        Behaviour::HarmfulRequests.name()
+    );
+}
