@@ -581,6 +581,21 @@ impl<'a> Neutral<'a> {
     }
 }
 
+/// The prompts of a split's trigger side then control side, the trigger count, and
+/// each prompt as text (for the detectors).
+type SidePrompts<'a> = (Vec<&'a [ChatMessage]>, usize, Vec<String>);
+
+fn side_prompts<'a>(sides: &(Vec<&'a SteerSample>, Vec<&'a SteerSample>)) -> SidePrompts<'a> {
+    let prompts: Vec<&[ChatMessage]> = sides
+        .0
+        .iter()
+        .chain(&sides.1)
+        .map(|s| s.prompt.as_slice())
+        .collect();
+    let text = prompts.iter().map(|p| prompt_text(p)).collect();
+    (prompts, sides.0.len(), text)
+}
+
 /// The text of a conversation's messages, one per line.
 fn prompt_text(messages: &[ChatMessage]) -> String {
     messages
@@ -786,15 +801,7 @@ pub fn repair<B: Backend>(
     //    coefficient always steering; gated outcomes follow from the two without
     //    generating again.
     let t = Instant::now();
-    let val_prompts: Vec<&[ChatMessage]> = sp
-        .val
-        .0
-        .iter()
-        .chain(&sp.val.1)
-        .map(|s| s.prompt.as_slice())
-        .collect();
-    let nv = sp.val.0.len();
-    let val_text: Vec<String> = val_prompts.iter().map(|p| prompt_text(p)).collect();
+    let (val_prompts, nv, val_text) = side_prompts(&sp.val);
     let judge = |texts: &[String]| judge_replies(behaviour, &val_text, texts, nv);
     let sweep_replies = |steering: Steering<'_>| {
         greedy_replies(
@@ -909,15 +916,7 @@ pub fn repair<B: Backend>(
     // 5. The test split: unsteered, each single strategy, adaptive (gated, decided in
     //    the prefill pass), and the per-sample oracle.
     let t = Instant::now();
-    let test_prompts: Vec<&[ChatMessage]> = sp
-        .test
-        .0
-        .iter()
-        .chain(&sp.test.1)
-        .map(|s| s.prompt.as_slice())
-        .collect();
-    let nt = sp.test.0.len();
-    let test_text: Vec<String> = test_prompts.iter().map(|p| prompt_text(p)).collect();
+    let (test_prompts, nt, test_text) = side_prompts(&sp.test);
     let judge_t = |texts: &[String]| judge_replies(behaviour, &test_text, texts, nt);
     let oos = crate::pipeline::out_of_scope_samples(config.out_of_scope)?;
     let neutral = Neutral::new(lm, &oos, config)?;
@@ -1083,15 +1082,7 @@ pub fn evaluate<B: Backend>(
     config: &GroundedConfig,
 ) -> Result<Vec<ConditionRow>> {
     let sp = split(samples, config.sizes, config.seed)?;
-    let prompts: Vec<&[ChatMessage]> = sp
-        .test
-        .0
-        .iter()
-        .chain(&sp.test.1)
-        .map(|s| s.prompt.as_slice())
-        .collect();
-    let nt = sp.test.0.len();
-    let text: Vec<String> = prompts.iter().map(|p| prompt_text(p)).collect();
+    let (prompts, nt, text) = side_prompts(&sp.test);
     let oos = crate::pipeline::out_of_scope_samples(config.out_of_scope)?;
     let neutral = Neutral::new(lm, &oos, config)?;
     let mut decider_steering = None;

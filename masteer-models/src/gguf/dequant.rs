@@ -256,34 +256,21 @@ pub fn dequant_block_q6_k(b: &[u8], y: &mut [f32]) {
     }
 }
 
-fn dequant_super_blocks(
-    bytes: &[u8],
-    n: usize,
-    block_bytes: usize,
-    f: fn(&[u8], &mut [f32]),
-) -> Vec<f32> {
-    let mut out = vec![0f32; n];
-    out.par_chunks_mut(QK_K * 64)
-        .zip(bytes.par_chunks(block_bytes * 64))
-        .for_each(|(o, b)| {
-            for (ob, bb) in o.chunks_exact_mut(QK_K).zip(b.chunks_exact(block_bytes)) {
-                f(bb, ob);
-            }
-        });
-    out
-}
-
 fn dequant_blocks(
     bytes: &[u8],
     n: usize,
-    block_bytes: usize,
+    (per_block, block_bytes): (usize, usize),
     f: fn(&[u8], &mut [f32]),
 ) -> Vec<f32> {
+    let blocks_per_task = (QK * BLOCKS_PER_TASK / per_block).max(1);
     let mut out = vec![0f32; n];
-    out.par_chunks_mut(QK * BLOCKS_PER_TASK)
-        .zip(bytes.par_chunks(block_bytes * BLOCKS_PER_TASK))
+    out.par_chunks_mut(per_block * blocks_per_task)
+        .zip(bytes.par_chunks(block_bytes * blocks_per_task))
         .for_each(|(o, b)| {
-            for (ob, bb) in o.chunks_exact_mut(QK).zip(b.chunks_exact(block_bytes)) {
+            for (ob, bb) in o
+                .chunks_exact_mut(per_block)
+                .zip(b.chunks_exact(block_bytes))
+            {
                 f(bb, ob);
             }
         });
@@ -315,17 +302,17 @@ pub fn dequantize(dtype: GgmlType, bytes: &[u8], n: usize) -> Option<Vec<f32>> {
                     .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32())
             })
             .collect(),
-        GgmlType::Q4_0 => dequant_blocks(bytes, n, 18, dequant_block_q4_0),
-        GgmlType::Q4_1 => dequant_blocks(bytes, n, 20, dequant_block_q4_1),
-        GgmlType::Q8_0 => dequant_blocks(bytes, n, 34, dequant_block_q8_0),
-        GgmlType::Q5_0 => dequant_blocks(bytes, n, 22, dequant_block_q5_0),
-        GgmlType::Q5_1 => dequant_blocks(bytes, n, 24, dequant_block_q5_1),
-        GgmlType::Iq4Nl => dequant_blocks(bytes, n, 18, dequant_block_iq4_nl),
-        GgmlType::Q2K => dequant_super_blocks(bytes, n, 84, dequant_block_q2_k),
-        GgmlType::Q3K => dequant_super_blocks(bytes, n, 110, dequant_block_q3_k),
-        GgmlType::Q4K => dequant_super_blocks(bytes, n, 144, dequant_block_q4_k),
-        GgmlType::Q5K => dequant_super_blocks(bytes, n, 176, dequant_block_q5_k),
-        GgmlType::Q6K => dequant_super_blocks(bytes, n, 210, dequant_block_q6_k),
+        GgmlType::Q4_0 => dequant_blocks(bytes, n, (QK, 18), dequant_block_q4_0),
+        GgmlType::Q4_1 => dequant_blocks(bytes, n, (QK, 20), dequant_block_q4_1),
+        GgmlType::Q8_0 => dequant_blocks(bytes, n, (QK, 34), dequant_block_q8_0),
+        GgmlType::Q5_0 => dequant_blocks(bytes, n, (QK, 22), dequant_block_q5_0),
+        GgmlType::Q5_1 => dequant_blocks(bytes, n, (QK, 24), dequant_block_q5_1),
+        GgmlType::Iq4Nl => dequant_blocks(bytes, n, (QK, 18), dequant_block_iq4_nl),
+        GgmlType::Q2K => dequant_blocks(bytes, n, (QK_K, 84), dequant_block_q2_k),
+        GgmlType::Q3K => dequant_blocks(bytes, n, (QK_K, 110), dequant_block_q3_k),
+        GgmlType::Q4K => dequant_blocks(bytes, n, (QK_K, 144), dequant_block_q4_k),
+        GgmlType::Q5K => dequant_blocks(bytes, n, (QK_K, 176), dequant_block_q5_k),
+        GgmlType::Q6K => dequant_blocks(bytes, n, (QK_K, 210), dequant_block_q6_k),
         GgmlType::Other(_) => return None,
     })
 }
