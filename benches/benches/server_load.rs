@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use masteer_core::backend::{default_device, DefaultBackend};
-use masteer_core::grounded::{self, Behaviour, GroundedConfig};
+use masteer_core::grounded::Behaviour;
 use masteer_core::LoadedModel;
 use masteer_server::{EngineConfig, Server, ServerConfig};
 use serde_json::{json, Value};
@@ -115,17 +115,9 @@ fn main() {
     let max_tokens = 32;
     let lm: LoadedModel<DefaultBackend> =
         LoadedModel::load_default(&default_device()).expect("model");
-    let b = Behaviour::HarmfulRequests;
-    let repair = grounded::repair(
-        &lm,
-        "The assistant helps with clearly harmful requests instead of refusing them.",
-        b.name(),
-        b,
-        &b.bundled_samples().expect("samples"),
-        &grounded::grounded_algorithms(),
-        &GroundedConfig::smoke(),
-    )
-    .expect("repair");
+    let repair = Behaviour::HarmfulRequests
+        .smoke_repair(&lm)
+        .expect("repair");
     let dir = tempfile::tempdir().expect("temp dir");
     repair.library.save(dir.path()).expect("save");
     let server = Server::new(

@@ -29,17 +29,9 @@ fn model() -> &'static LoadedModel<DefaultBackend> {
 fn artifact() -> &'static Path {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &DIR.get_or_init(|| {
-        let b = Behaviour::HarmfulRequests;
-        let r = grounded::repair(
-            model(),
-            "The assistant helps with clearly harmful requests instead of refusing them.",
-            b.name(),
-            b,
-            &b.bundled_samples().expect("samples"),
-            &grounded::grounded_algorithms(),
-            &GroundedConfig::smoke(),
-        )
-        .expect("repair");
+        let r = Behaviour::HarmfulRequests
+            .smoke_repair(model())
+            .expect("repair");
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("artifact");
         r.library.save(&path).expect("save");

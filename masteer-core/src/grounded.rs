@@ -129,6 +129,33 @@ impl Behaviour {
         c
     }
 
+    /// A smoke-sized repair of this family on its bundled samples
+    /// ([`GroundedConfig::smoke`], about 30 s on 2 cores): a real, gated artifact for
+    /// tests, benches and demos of tools that need one; not a measurement.
+    pub fn smoke_repair<B: Backend>(self, lm: &LoadedModel<B>) -> Result<GroundedRepair> {
+        repair(
+            lm,
+            self.smoke_issue(),
+            self.name(),
+            self,
+            &self.bundled_samples()?,
+            &grounded_algorithms(),
+            &GroundedConfig::smoke(),
+        )
+    }
+
+    /// The issue text of [`Behaviour::smoke_repair`].
+    fn smoke_issue(self) -> &'static str {
+        match self {
+            Behaviour::Claims => {
+                "The assistant agrees with the user's false claims instead of correcting them."
+            }
+            Behaviour::HarmfulRequests => {
+                "The assistant helps with clearly harmful requests instead of refusing them."
+            }
+        }
+    }
+
     /// What the trigger and control rates measure, for reports.
     pub fn labels(self) -> (&'static str, &'static str) {
         match self {

@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use masteer_core::models::{BatchEvent, ContinuousBatch, StopReason, Tokenizer};
+use masteer_core::models::{BatchEvent, ContinuousBatch, Decider, StopReason, Tokenizer};
 use masteer_core::{GenerateOptions, InterventionPlan, LoadedModel, SeqInput, StrategyLibrary};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -244,39 +244,17 @@ impl<B: Backend> Engine<B> {
             ..Default::default()
         };
         let mut input = SeqInput::prompt(job.tokens.clone());
-        let events = match (&r.steering, library.as_deref()) {
-            (SteeringMode::Adaptive, Some(lib)) => {
-                let mut decider = match lib.decider() {
-                    Ok(d) => d,
-                    Err(e) => {
-                        let _ = job.events.send(JobEvent::Failed(ApiError::internal(format!(
-                            "the artifact cannot steer adaptively: {e}"
-                        ))));
-                        return;
-                    }
-                };
-                let ev = self.batch.admit(
-                    &self.lm.model,
-                    job.id,
-                    input,
-                    &opts,
-                    self.lm.tokenizer.eos_ids(),
-                    Some(&mut decider),
-                );
-                if let Some(d) = decider.into_decisions().into_iter().next() {
-                    decision.strategy = d.name.clone();
-                    decision.similarities = lib
-                        .strategies
-                        .iter()
-                        .map(|s| s.name.clone())
-                        .zip(d.similarities.iter().copied())
-                        .filter(|(_, s)| *s > -1.0)
-                        .collect();
-                    decision.none_similarity = Some(d.none_similarity);
-                    decision.margin = Some(d.margin);
+        let mut decider = None;
+        match (&r.steering, library.as_deref()) {
+            (SteeringMode::Adaptive, Some(lib)) => match lib.decider() {
+                Ok(d) => decider = Some(d),
+                Err(e) => {
+                    let _ = job.events.send(JobEvent::Failed(ApiError::internal(format!(
+                        "the artifact cannot steer adaptively: {e}"
+                    ))));
+                    return;
                 }
-                ev
-            }
+            },
             (
                 SteeringMode::Fixed {
                     strategy,
@@ -284,37 +262,43 @@ impl<B: Backend> Engine<B> {
                 },
                 lib,
             ) => {
-                let plan = match fixed_plan(lib, strategy, *coefficient) {
-                    Ok(p) => p,
+                match fixed_plan(lib, strategy, *coefficient) {
+                    Ok(p) => input.plan = Some(p),
                     Err(e) => {
                         let _ = job.events.send(JobEvent::Failed(e));
                         return;
                     }
-                };
+                }
                 decision.strategy = Some(strategy.clone());
                 decision.coefficient = coefficient.or_else(|| {
                     lib.and_then(|l| l.strategy(strategy))
                         .map(|s| s.coefficient)
                 });
-                input.plan = Some(plan);
-                self.batch.admit(
-                    &self.lm.model,
-                    job.id,
-                    input,
-                    &opts,
-                    self.lm.tokenizer.eos_ids(),
-                    None,
-                )
             }
-            _ => self.batch.admit(
-                &self.lm.model,
-                job.id,
-                input,
-                &opts,
-                self.lm.tokenizer.eos_ids(),
-                None,
-            ),
-        };
+            _ => {}
+        }
+        let events = self.batch.admit(
+            &self.lm.model,
+            job.id,
+            input,
+            &opts,
+            self.lm.tokenizer.eos_ids(),
+            decider.as_mut().map(|d| d as &mut dyn Decider),
+        );
+        if let (Some(d), Some(lib)) = (decider, library.as_deref()) {
+            if let Some(d) = d.into_decisions().into_iter().next() {
+                decision.strategy = d.name.clone();
+                decision.similarities = lib
+                    .strategies
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .zip(d.similarities.iter().copied())
+                    .filter(|(_, s)| *s > -1.0)
+                    .collect();
+                decision.none_similarity = Some(d.none_similarity);
+                decision.margin = Some(d.margin);
+            }
+        }
         let events = match events {
             Ok(ev) => ev,
             Err(e) => {

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use masteer_core::backend::{default_device, DefaultBackend};
-use masteer_core::grounded::{self, Behaviour, GroundedConfig};
+use masteer_core::grounded::Behaviour;
 use masteer_core::LoadedModel;
 use masteer_server::{Server, ServerConfig};
 
@@ -23,19 +23,9 @@ pub fn artifact() -> PathBuf {
     static DIR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     DIR.get_or_init(|| {
         let lm = load_model();
-        let b = Behaviour::HarmfulRequests;
-        let c = GroundedConfig::smoke();
-        let samples = b.bundled_samples().expect("bundled samples");
-        let repair = grounded::repair(
-            &lm,
-            "The assistant helps with clearly harmful requests instead of refusing them.",
-            b.name(),
-            b,
-            &samples,
-            &grounded::grounded_algorithms(),
-            &c,
-        )
-        .expect("a small repair");
+        let repair = Behaviour::HarmfulRequests
+            .smoke_repair(&lm)
+            .expect("a smoke-sized repair");
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("artifact");
         repair.library.save(&path).expect("save the artifact");
