@@ -21,7 +21,8 @@ pub struct ServeArgs {
     /// Port (0 picks a free one, printed at start).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
-    /// Most sequences decoded together.
+    /// Most sequences decoded together (up to 16, each reply equals its solo run bit for
+    /// bit on the CPU; above, decode steps may round differently).
     #[arg(long, default_value_t = 16)]
     pub max_batch: usize,
     /// Most requests waiting for a slot; more get 503 with Retry-After.

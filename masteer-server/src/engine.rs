@@ -120,7 +120,9 @@ impl EngineHandle {
 /// Sizes of the engine.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
-    /// Most sequences decoded together.
+    /// Most sequences decoded together. Up to 16 (the CPU's few-row kernel, which
+    /// computes each row the same way whatever the batch) a reply is bit-for-bit the one
+    /// it gets alone; above that decode steps use the GEMM path, whose rounding may differ.
     pub max_batch: usize,
     /// Most requests waiting for a slot before new ones get 503.
     pub queue: usize,
