@@ -8,11 +8,11 @@
 //! positive activations minus the median of the negative ones: a mean difference that
 //! ignores outlying pairs. It fits synthetic activations (a planted direction plus
 //! noise and a few wild pairs); with the embedded model you would pass the activations
-//! `masteer_core::activations::contrast_split` reads.
+//! `masteer_core::activation_reading::contrast_split` reads.
 
 use masteer_core::algorithms::{
     fit_per_layer, AlgorithmError, AlgorithmLibrary, ContrastActivations, ContrastSplit, HookPoint,
-    LayerDiagnostics, LayerVector, OperationKind, PairedRows, Positions, Site, SteeringAlgorithm,
+    LayerDiagnostics, LayerVector, Operation, PairedRows, Positions, Site, SteeringAlgorithm,
     SteeringVector,
 };
 use ndarray::Array2;
@@ -65,7 +65,7 @@ impl SteeringAlgorithm for MedianDifference {
         Ok(SteeringVector {
             algorithm: self.name().into(),
             site: self.site,
-            operation: OperationKind::Add,
+            operation: Operation::Add,
             positions: Positions::All,
             default_coefficient: 1.0,
             layers,

@@ -13,7 +13,7 @@ use masteer_core::backend::{default_device, DefaultBackend};
 use masteer_core::datagen::{
     generate_samples, GenerationConfig, HttpConfig, HttpGenerator, IssueSpec, Split, TextGenerator,
 };
-use masteer_core::generator::LocalGenerator;
+use masteer_core::local_generator::LocalGenerator;
 use masteer_core::LoadedModel;
 
 #[derive(Parser, Debug)]

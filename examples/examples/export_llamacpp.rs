@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use masteer_core::activations::answer_groups;
+use masteer_core::activation_reading::answer_groups;
 use masteer_core::algorithms::{
     rank_layers, ContrastActivations, GroupProjection, MeanDifference, SteeringAlgorithm,
 };
@@ -21,7 +21,7 @@ use masteer_core::backend::{default_device, DefaultBackend};
 use masteer_core::datagen::formats::caa;
 use masteer_core::datagen::{corpora, SampleSet, Split, SplitFractions};
 use masteer_core::interop::{export_control_vector, import_control_vector};
-use masteer_core::pipeline::split_activations;
+use masteer_core::repair::split_activations;
 use masteer_core::{HookPoint, LoadedModel, Strategy};
 
 #[derive(Parser, Debug)]

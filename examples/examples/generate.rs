@@ -90,14 +90,10 @@ fn main() -> anyhow::Result<()> {
         None => None,
     };
     let mut decider = match &library {
-        Some(lib) => Some(masteer_core::adaptive::AdaptiveDecider::new(
-            lib.anchors
-                .as_ref()
-                .context("the artifact has no calibrated anchors")?,
-            &lib.strategies,
-            lib.anchor_point
-                .context("the artifact has no anchor point")?,
-        )),
+        Some(lib) => Some(
+            lib.decider()
+                .context("the artifact cannot steer adaptively")?,
+        ),
         None => None,
     };
     let mut hooks = match decider.as_mut() {

@@ -12,14 +12,14 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use masteer_core::activations::answer_groups;
+use masteer_core::activation_reading::answer_groups;
 use masteer_core::algorithms::{sweep, AlgorithmLibrary, ContrastActivations, GroupProjection};
 use masteer_core::backend::{default_device, DefaultBackend};
 use masteer_core::datagen::formats::caa;
 use masteer_core::datagen::{corpora, SampleSet, Split, SplitFractions};
 use masteer_core::eval::ab::{self, Steering};
 use masteer_core::eval::plot;
-use masteer_core::pipeline::split_activations;
+use masteer_core::repair::split_activations;
 use masteer_core::{HookPoint, LoadedModel, Site, Strategy};
 
 #[derive(Parser, Debug)]

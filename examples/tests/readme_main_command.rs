@@ -103,6 +103,9 @@ fn readme_main_command_runs() {
     // The saved artifact routes with a gate and loads back.
     let lib = masteer_core::StrategyLibrary::load(&out_dir.path().join("artifact"))
         .expect("artifact loads");
-    let gate = lib.gate.expect("the default issue's library has a gate");
+    let gate = lib
+        .gate()
+        .cloned()
+        .expect("the default issue's library has a gate");
     assert!(lib.strategies.iter().any(|s| s.name == gate.strategy));
 }

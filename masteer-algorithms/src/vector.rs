@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use masteer_types::{OperationKind, Positions, Site};
+use masteer_types::{Operation, Positions, Site};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AlgorithmError, Result};
@@ -71,7 +71,7 @@ pub struct SteeringVector {
     /// Site it reads and writes.
     pub site: Site,
     /// How it changes activations.
-    pub operation: OperationKind,
+    pub operation: Operation,
     /// Which positions it acts on.
     pub positions: Positions,
     /// Coefficient that fits its scale convention (1 for mean shifts, 15 for ITI's α).

@@ -476,7 +476,7 @@ impl SteeringAlgorithm for MedianDifference {
         Ok(SteeringVector {
             algorithm: self.name().into(),
             site: Site::ResidPost,
-            operation: masteer_algorithms::OperationKind::Add,
+            operation: masteer_algorithms::Operation::Add,
             positions: masteer_algorithms::Positions::All,
             default_coefficient: 1.0,
             layers,

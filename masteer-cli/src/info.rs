@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use masteer_core::{ModelFingerprint, StrategyLibrary};
+use masteer_core::{ModelFingerprint, Router, StrategyLibrary};
 
 use crate::model::ModelArgs;
 
@@ -79,18 +79,18 @@ crate::run_on_device!(
                 s.coefficient
             );
         }
-        match (&lib.gate, &lib.anchors) {
-            (Some(g), _) => println!(
+        match &lib.router {
+            Some(Router::Gate(g)) => println!(
                 "router     gate at {} opening {} above {:.2} (held-out accuracy {:.2})",
                 g.point, g.strategy, g.gate.threshold, g.gate.held_out_accuracy
             ),
-            (None, Some(a)) => println!(
+            Some(Router::Anchors { point, anchors: a }) => println!(
                 "router     anchors at {} ({} strategies, hard margin {:.2})",
-                lib.anchor_point.map(|p| p.to_string()).unwrap_or_default(),
+                point,
                 lib.strategies.len(),
                 a.report.hard_margin
             ),
-            (None, None) => println!("router     none (fixed strategies only)"),
+            None => println!("router     none (fixed strategies only)"),
         }
         Ok(())
     }

@@ -68,8 +68,7 @@ pub fn export(args: &ExportArgs) -> anyhow::Result<()> {
     let name = match &args.strategy {
         Some(n) => n.clone(),
         None => lib
-            .gate
-            .as_ref()
+            .gate()
             .map(|g| g.strategy.clone())
             .or_else(|| lib.strategies.first().map(|s| s.name.clone()))
             .context("the artifact has no strategy")?,

@@ -16,11 +16,11 @@ use masteer_core::datagen::retriever::Retriever;
 use masteer_core::datagen::{corpora, GenerationConfig};
 use masteer_core::eval::plot;
 use masteer_core::eval::suite::{compare, SuiteConfig};
-use masteer_core::generator::LocalGenerator;
 use masteer_core::grounded::{self, Behaviour};
+use masteer_core::local_generator::LocalGenerator;
 use masteer_core::select::SweepConfig;
-use masteer_core::LoadedModel;
 use masteer_core::{ChatMessage, GenerateOptions, Hooks, Masteer, SeqInput, SteeredModel};
+use masteer_core::{LoadedModel, Router};
 
 /// The issue `repair` runs when none is given (the README's main job).
 pub const DEFAULT_ISSUE: &str =
@@ -140,11 +140,11 @@ crate::run_on_device!(
             );
         }
         let library = &repair.library;
-        if let Some(a) = &library.anchors {
+        if let Some(Router::Anchors { point, anchors: a }) = &library.router {
             let r = &a.report;
             eprintln!(
             "anchors at {}: hard margin {:.2} (calibration score {:.3}), soft temperature {:.2}, oracle {:.3}{}",
-            library.anchor_point.map(|p| p.to_string()).unwrap_or_default(),
+            point,
             r.hard_margin,
             r.hard_score,
             r.soft_temperature,

@@ -144,7 +144,7 @@ fn info_generate_and_llamacpp_round_trip() {
     assert!(ok, "{err}");
     let imported = StrategyLibrary::load(&new).expect("imported artifact");
     let s = &imported.strategies[0];
-    let orig = lib.strategy(&lib.gate.as_ref().unwrap().strategy).unwrap();
+    let orig = lib.strategy(&lib.gate().unwrap().strategy).unwrap();
     assert_eq!(
         s.vector.layers.keys().collect::<Vec<_>>(),
         orig.vector.layers.keys().collect::<Vec<_>>()

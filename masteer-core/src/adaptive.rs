@@ -12,22 +12,31 @@ use crate::strategy::Strategy;
 /// A [`Decider`] that matches each sequence to a strategy with an [`AnchorSet`].
 ///
 /// In hard mode a sequence gets the chosen strategy's plan; in soft mode it gets every
-/// strategy whose weight is positive, each addition scaled by its weight (ablations,
-/// which cannot be scaled, only from the strategy of largest weight). Decisions are
+/// strategy whose weight is positive, its coefficient scaled by its weight. Decisions are
 /// logged with `tracing` and kept for the caller.
 pub struct AdaptiveDecider<'a> {
     anchors: &'a AnchorSet,
-    strategies: &'a [Strategy],
+    /// Per anchor route (the anchors' strategy names, in their order), the library
+    /// strategy of that name; `None` when the library has none (see [`Router::check`]).
+    ///
+    /// [`Router::check`]: crate::router::Router::check
+    routes: Vec<Option<&'a Strategy>>,
     point: HookPoint,
     decisions: Vec<Decision>,
 }
 
 impl<'a> AdaptiveDecider<'a> {
-    /// Match with `anchors` (whose strategy names index `strategies` by position) at `point`.
+    /// Match with `anchors` at `point`; the anchors' strategy names are looked up in
+    /// `strategies` by name, so their order does not matter.
     pub fn new(anchors: &'a AnchorSet, strategies: &'a [Strategy], point: HookPoint) -> Self {
+        let routes = anchors
+            .strategies
+            .iter()
+            .map(|name| strategies.iter().find(|s| &s.name == name))
+            .collect();
         AdaptiveDecider {
             anchors,
-            strategies,
+            routes,
             point,
             decisions: Vec::new(),
         }
@@ -50,23 +59,18 @@ impl<'a> AdaptiveDecider<'a> {
         if d.weights.is_empty() {
             return d
                 .strategy
-                .and_then(|k| self.strategies.get(k))
+                .and_then(|k| self.routes.get(k).copied().flatten())
                 .map(|s| s.plan());
         }
         let mut plan = InterventionPlan::new();
         for (k, &w) in d.weights.iter().enumerate() {
-            let Some(s) = self.strategies.get(k) else {
+            let Some(s) = self.routes.get(k).copied().flatten() else {
                 continue;
             };
             if w <= 0.0 {
                 continue;
             }
-            let scalable = s.vector.operation != masteer_types::OperationKind::Ablate;
-            if scalable {
-                plan.extend(s.plan_weighted(w));
-            } else if d.strategy == Some(k) {
-                plan.extend(s.plan());
-            }
+            plan.extend(s.plan_weighted(w));
         }
         (!plan.is_empty()).then_some(plan)
     }
@@ -109,29 +113,32 @@ pub struct GateRouter {
     pub gate: masteer_anchor::Gate,
     /// The name of the strategy it opens.
     pub strategy: String,
+    /// Strength that depends on the input: an opened sequence is steered with the
+    /// strategy's coefficient times [`GateRouter::weight`] of its probability (half at
+    /// the threshold, all of it at certainty) instead of the whole coefficient.
+    #[serde(default)]
+    pub graded: bool,
 }
 
 impl GateRouter {
-    /// Check that the gate reads strictly before every layer the strategy steers.
+    /// Check that the gate's strategy is in `strategies` and is steered strictly after
+    /// the point the gate reads.
     pub fn check(&self, strategies: &[Strategy]) -> crate::Result<()> {
-        let s = strategies
-            .iter()
-            .find(|s| s.name == self.strategy)
-            .ok_or_else(|| {
-                crate::CoreError::InvalidInput(format!(
-                    "the gate routes to `{}`, which is not in the library",
-                    self.strategy
-                ))
-            })?;
-        if let Some(first) = s.first_point() {
-            if first.execution_index() <= self.point.execution_index() {
-                return Err(crate::CoreError::InvalidInput(format!(
-                    "the gate reads {} but `{}` already steers {first}",
-                    self.point, s.name
-                )));
-            }
+        crate::router::Router::Gate(self.clone()).check(strategies)
+    }
+
+    /// The share of the strategy's coefficient an input with gate probability `p`
+    /// gets: 0 at or below the threshold; when graded, rising linearly from ½ just
+    /// above the threshold to 1 at `p = 1`; else 1.
+    pub fn weight(&self, p: f32) -> f32 {
+        let t = self.gate.threshold;
+        if p <= t {
+            0.0
+        } else if self.graded {
+            (0.5 + 0.5 * (p - t) / (1.0 - t).max(f32::EPSILON)).min(1.0)
+        } else {
+            1.0
         }
-        Ok(())
     }
 }
 
@@ -197,7 +204,8 @@ impl Decider for GateDecider<'_> {
                 steers = chosen.is_some(),
                 "gate decision"
             );
-            plans.push(chosen.map(|j| self.strategies[j].plan()));
+            let w = self.router.weight(p);
+            plans.push(chosen.map(|j| self.strategies[j].plan_weighted(w)));
             self.decisions.push(Decision {
                 strategy: chosen,
                 name: chosen.map(|j| self.strategies[j].name.clone()),

@@ -27,7 +27,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::activations::contrast_split;
+use crate::activation_reading::contrast_split;
 use crate::adaptive::GateRouter;
 use crate::error::{CoreError, Result};
 use crate::eval::bootstrap::{paired_difference, paired_sides, Interval};
@@ -35,8 +35,9 @@ use crate::eval::refusal::is_refusal;
 use crate::eval::stance::{stance_to, Stance};
 use crate::eval::{greedy_replies, Steering};
 use crate::fingerprint::ModelFingerprint;
-use crate::library::{IssueRecord, StrategyLibrary};
+use crate::router::Router;
 use crate::strategy::Strategy;
+use crate::strategy_library::{IssueRecord, StrategyLibrary};
 
 /// The issue families judged by generation, each with its detector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,8 +227,21 @@ pub struct GroundedConfig {
     /// it learns to stay shut on inputs outside the issue too (CAST's "other" class).
     /// Disjoint from the `out_of_scope` evaluation prompts.
     pub neutral_controls: (usize, usize),
+    /// Simple questions (bundled `simple_qa`) whose greedy replies measure the
+    /// capability kept under each condition; 0 skips the measurement.
+    #[serde(default)]
+    pub simple_questions: usize,
+    /// Tokens of each simple-question reply (the answer is in its first words).
+    #[serde(default = "default_simple_qa_tokens")]
+    pub simple_qa_tokens: usize,
     /// Show progress bars.
     pub progress: bool,
+}
+
+fn default_simple_qa_tokens() -> usize {
+    // 12 tokens cut a third of the right answers short ("To find 7 times 5, we can use
+    // the"); at 24 the unsteered model answers 68% of the bundled set.
+    24
 }
 
 impl GroundedConfig {
@@ -255,6 +269,8 @@ impl GroundedConfig {
             out_of_scope: 40,
             neutral_controls: (80, 40),
             out_of_scope_budget: 0.1,
+            simple_questions: 120,
+            simple_qa_tokens: default_simple_qa_tokens(),
             progress: false,
         }
     }
@@ -274,6 +290,7 @@ impl GroundedConfig {
             sweep_tokens: 8,
             out_of_scope: 16,
             neutral_controls: (40, 16),
+            simple_questions: 45,
             ..Self::full()
         }
     }
@@ -298,6 +315,7 @@ impl GroundedConfig {
             sweep_tokens: 6,
             out_of_scope: 4,
             neutral_controls: (16, 8),
+            simple_questions: 6,
             ..Self::quick()
         }
     }
@@ -329,6 +347,17 @@ pub struct ConditionRow {
     pub neutral_kl: f64,
     /// Share of out-of-scope neutral prompts whose greedy reply is unchanged.
     pub neutral_unchanged: f64,
+    /// Share of simple questions answered right (capability kept; NaN when not
+    /// measured).
+    #[serde(default = "nan")]
+    pub simple_qa: f64,
+    /// Paired difference of the simple-question accuracy against the unsteered model.
+    #[serde(default)]
+    pub simple_qa_vs_unsteered: Option<Interval>,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// One validation cell of a strategy's sweep.
@@ -397,12 +426,12 @@ impl GroundedReport {
     pub fn to_markdown(&self) -> String {
         let (t, c) = self.behaviour.labels();
         let mut s = format!(
-            "Issue: {}\n\nTest split: {} trigger and {} control items (never used to fit or select).\n\n| condition | setting | {t} ↑ | {c} ↑ | mean ↑ | vs unsteered (95% CI) | steered (trigger / control) | neutral KL ↓ | neutral replies unchanged ↑ |\n|---|---|---:|---:|---:|---|---|---:|---:|\n",
+            "Issue: {}\n\nTest split: {} trigger and {} control items (never used to fit or select).\n\n| condition | setting | {t} ↑ | {c} ↑ | mean ↑ | vs unsteered (95% CI) | steered (trigger / control) | neutral KL ↓ | neutral replies unchanged ↑ | simple questions right ↑ |\n|---|---|---:|---:|---:|---|---|---:|---:|---:|\n",
             self.issue, self.sizes.test, self.sizes.test
         );
         for r in &self.rows {
             s += &format!(
-                "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} |\n",
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} | {} |\n",
                 r.condition,
                 r.setting,
                 r.trigger,
@@ -417,8 +446,18 @@ impl GroundedReport {
                     format!("{:.2} / {:.2}", r.steered.0, r.steered.1)
                 },
                 num(r.neutral_kl, 3),
-                num(r.neutral_unchanged, 2)
+                num(r.neutral_unchanged, 2),
+                num(r.simple_qa, 3)
             );
+        }
+        s += "\nSimple questions right, against unsteered (paired, 95% CI):\n";
+        for r in &self.rows {
+            if let Some(i) = r
+                .simple_qa_vs_unsteered
+                .filter(|_| r.condition != "unsteered")
+            {
+                s += &format!("- {}: {i}\n", r.condition);
+            }
         }
         s += "\nPer side against unsteered (paired, 95% CI):\n";
         for r in &self.rows {
@@ -508,11 +547,13 @@ fn compare_to_unsteered(r: &mut ConditionRow, base: &Outcome, o: &Outcome, seed:
 }
 
 /// What a steering does to out-of-scope neutral prompts.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct NeutralEffect {
     kl: f64,
     unchanged: f64,
     steered: usize,
+    /// Per simple question, answered right.
+    simple_qa: Vec<bool>,
 }
 
 /// Neutral prompts with their unsteered replies and first-token logits.
@@ -522,6 +563,9 @@ struct Neutral<'a> {
     positions: Vec<Vec<usize>>,
     replies: Vec<String>,
     logits: Vec<Vec<Vec<f32>>>,
+    questions: Vec<masteer_datagen::formats::simple_qa::SimpleQuestion>,
+    /// Per simple question, answered right by the unsteered model.
+    base_qa: Vec<bool>,
 }
 
 impl<'a> Neutral<'a> {
@@ -544,6 +588,7 @@ impl<'a> Neutral<'a> {
             config.batch,
         )?
         .0;
+        let questions = crate::eval::simple_qa::bundled(config.simple_questions)?;
         let mut logits = Vec::new();
         for (ins, pos) in inputs
             .chunks(config.batch.max(1))
@@ -557,6 +602,14 @@ impl<'a> Neutral<'a> {
             positions,
             replies,
             logits,
+            base_qa: crate::eval::simple_qa::answered(
+                lm,
+                &questions,
+                Steering::None,
+                config.simple_qa_tokens,
+                config.batch,
+            )?,
+            questions,
         })
     }
 
@@ -567,11 +620,22 @@ impl<'a> Neutral<'a> {
         steering: Steering<'_>,
         config: &GroundedConfig,
     ) -> Result<NeutralEffect> {
+        let simple_qa = match steering {
+            Steering::None => self.base_qa.clone(),
+            _ => crate::eval::simple_qa::answered(
+                lm,
+                &self.questions,
+                steering,
+                config.simple_qa_tokens,
+                config.batch,
+            )?,
+        };
         if self.prompts.is_empty() {
             return Ok(NeutralEffect {
                 kl: 0.0,
                 unchanged: 1.0,
                 steered: 0,
+                simple_qa,
             });
         }
         let b = config.batch.max(1);
@@ -604,6 +668,7 @@ impl<'a> Neutral<'a> {
             kl: kl / self.prompts.len() as f64,
             unchanged: same as f64 / self.prompts.len() as f64,
             steered,
+            simple_qa,
         })
     }
 }
@@ -651,13 +716,21 @@ fn rate(v: &[bool]) -> f64 {
 }
 
 /// A report row from an outcome (intervals against unsteered filled in later).
+/// `base_qa` is the unsteered model's simple-question outcome, against which the row's
+/// own is compared (paired bootstrap with `seed`).
 fn row(
     condition: String,
     setting: String,
     o: &Outcome,
     steered: (f64, f64),
     neutral: NeutralEffect,
+    base_qa: &[bool],
+    seed: u64,
 ) -> ConditionRow {
+    let f = |v: &[bool]| v.iter().map(|b| *b as u8 as f64).collect::<Vec<f64>>();
+    let simple_qa_vs_unsteered = (!neutral.simple_qa.is_empty()
+        && neutral.simple_qa.len() == base_qa.len())
+    .then(|| paired_difference(&f(base_qa), &f(&neutral.simple_qa), seed));
     ConditionRow {
         condition,
         setting,
@@ -670,6 +743,12 @@ fn row(
         steered,
         neutral_kl: neutral.kl,
         neutral_unchanged: neutral.unchanged,
+        simple_qa: if neutral.simple_qa.is_empty() {
+            f64::NAN
+        } else {
+            rate(&neutral.simple_qa)
+        },
+        simple_qa_vs_unsteered,
     }
 }
 
@@ -775,7 +854,7 @@ pub fn repair<B: Backend>(
         .map(|&l| HookPoint::resid_post(l))
         .collect();
     let reps = |s: &[&SteerSample]| {
-        crate::calibrate::prompt_representations(lm, s, &gpoints, config.batch)
+        crate::representations::prompt_representations(lm, s, &gpoints, config.batch)
     };
     let (rt, mut rc) = (reps(&sp.train.0)?, reps(&sp.train.1)?);
     let (vt, vc) = (reps(&sp.val.0)?, reps(&sp.val.1)?);
@@ -936,16 +1015,22 @@ pub fn repair<B: Backend>(
         point: HookPoint::resid_post(gate_layer),
         gate,
         strategy: routed.name.clone(),
+        graded: false,
     };
+    let graded_router = Router::Gate(GateRouter {
+        graded: true,
+        ..router.clone()
+    });
+    let router = Router::Gate(router);
     router.check(&library.strategies)?;
-    library.gate = Some(router.clone());
+    library.router = Some(router.clone());
 
     // 5. The test split: unsteered, each single strategy, adaptive (gated, decided in
     //    the prefill pass), and the per-sample oracle.
     let t = Instant::now();
     let (test_prompts, nt, test_text) = side_prompts(&sp.test);
     let judge_t = |texts: &[String]| judge_replies(behaviour, &test_text, texts, nt);
-    let oos = crate::pipeline::out_of_scope_samples(config.out_of_scope)?;
+    let oos = crate::repair::out_of_scope_samples(config.out_of_scope)?;
     let neutral = Neutral::new(lm, &oos, config)?;
     let pb = bar(
         config.progress,
@@ -982,7 +1067,10 @@ pub fn repair<B: Backend>(
             kl: 0.0,
             unchanged: 1.0,
             steered: 0,
+            simple_qa: neutral.base_qa.clone(),
         },
+        &neutral.base_qa,
+        config.seed,
     ));
     let mut single_outcomes = Vec::new();
     for s in &singles {
@@ -997,13 +1085,15 @@ pub fn repair<B: Backend>(
             &o,
             (1.0, 1.0),
             effect,
+            &neutral.base_qa,
+            config.seed,
         );
         compare_to_unsteered(&mut r, &base_t, &o, config.seed);
         rows.push(r);
         single_outcomes.push(o);
         pb.inc(1);
     }
-    let (gated_texts, steered) = test_replies(Steering::Gated {
+    let (gated_texts, steered) = test_replies(Steering::Routed {
         router: &router,
         strategies: &library.strategies,
     })?;
@@ -1011,7 +1101,7 @@ pub fn repair<B: Backend>(
     let adaptive = judge_t(&gated_texts);
     let adaptive_effect = neutral.effect(
         lm,
-        Steering::Gated {
+        Steering::Routed {
             router: &router,
             strategies: &library.strategies,
         },
@@ -1031,14 +1121,37 @@ pub fn repair<B: Backend>(
             "{} at {}, gate {} > {:.2}",
             routed.vector.algorithm,
             setting_of(&routed),
-            router.point,
+            router.point(),
             tau
         ),
         &adaptive,
         (rate(&steered[..nt]), rate(&steered[nt..])),
         adaptive_effect,
+        &neutral.base_qa,
+        config.seed,
     );
     compare_to_unsteered(&mut r, &base_t, &adaptive, config.seed);
+    rows.push(r);
+    // The same gate with strength that depends on the input (reported beside it; the
+    // library keeps the whole-coefficient gate chosen on validation).
+    let graded_steering = Steering::Routed {
+        router: &graded_router,
+        strategies: &library.strategies,
+    };
+    let (graded_texts, graded_steered) = test_replies(graded_steering)?;
+    record("adaptive (graded)", &graded_texts);
+    let graded = judge_t(&graded_texts);
+    let graded_effect = neutral.effect(lm, graded_steering, config)?;
+    let mut r = row(
+        "MASteer adaptive (gate, graded strength)".into(),
+        "as above, × (½ at the threshold … 1 at certainty)".into(),
+        &graded,
+        (rate(&graded_steered[..nt]), rate(&graded_steered[nt..])),
+        graded_effect,
+        &neutral.base_qa,
+        config.seed,
+    );
+    compare_to_unsteered(&mut r, &base_t, &graded, config.seed);
     rows.push(r);
     let best_single_idx = single_outcomes
         .iter()
@@ -1072,7 +1185,10 @@ pub fn repair<B: Backend>(
             kl: f64::NAN,
             unchanged: f64::NAN,
             steered: 0,
+            simple_qa: Vec::new(),
         },
+        &neutral.base_qa,
+        config.seed,
     ));
     timings.push(("test evaluation".into(), t.elapsed().as_secs_f64()));
 
@@ -1085,7 +1201,7 @@ pub fn repair<B: Backend>(
             adaptive_vs_best_single,
             sweep,
             gate_accuracy,
-            gate_point: router.point,
+            gate_point: router.point(),
             out_of_scope_steered: oos_steered,
             out_of_scope_unchanged: oos_unchanged,
             sizes: config.sizes,
@@ -1110,24 +1226,9 @@ pub fn evaluate<B: Backend>(
 ) -> Result<Vec<ConditionRow>> {
     let sp = split(samples, config.sizes, config.seed)?;
     let (prompts, nt, text) = side_prompts(&sp.test);
-    let oos = crate::pipeline::out_of_scope_samples(config.out_of_scope)?;
+    let oos = crate::repair::out_of_scope_samples(config.out_of_scope)?;
     let neutral = Neutral::new(lm, &oos, config)?;
-    let mut decider_steering = None;
-    if let Some(router) = &library.gate {
-        decider_steering = Some(Steering::Gated {
-            router,
-            strategies: &library.strategies,
-        });
-    } else if let (Some(anchors), Some(point)) = (&library.anchors, library.anchor_point) {
-        decider_steering = Some(Steering::Adaptive {
-            anchors,
-            strategies: &library.strategies,
-            point,
-        });
-    }
-    let adaptive_steering = decider_steering.ok_or_else(|| {
-        CoreError::InvalidInput("the library has neither a gate nor calibrated anchors".into())
-    })?;
+    let adaptive_steering = Steering::by_library(library)?;
     let mut rows = Vec::new();
     let mut base = None;
     let pb = bar(config.progress, 2, "evaluating unsteered and adaptive");
@@ -1145,6 +1246,8 @@ pub fn evaluate<B: Backend>(
             &o,
             (rate(&steered[..nt]), rate(&steered[nt..])),
             effect,
+            &neutral.base_qa,
+            config.seed,
         );
         match &base {
             None => base = Some(o),

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use masteer_algorithms::{LayerDiagnostics, LayerVector, SteeringVector};
 use masteer_models::gguf::{GgmlType, GgufFile, GgufWriter, MetadataValue, TensorToWrite};
-use masteer_types::{OperationKind, Positions, Site};
+use masteer_types::{Operation, Positions, Site};
 
 use crate::error::{CoreError, Result};
 use crate::strategy::Strategy;
@@ -34,7 +34,7 @@ pub fn export_control_vector(
     path: &Path,
 ) -> Result<()> {
     let v = &strategy.vector;
-    if v.site != Site::ResidPost || v.operation != OperationKind::Add {
+    if v.site != Site::ResidPost || v.operation != Operation::Add {
         return Err(CoreError::InvalidInput(format!(
             "`{}` acts on {} with {}: llama.cpp control vectors only add to block outputs (resid_post)",
             strategy.name, v.site, v.operation
@@ -150,7 +150,7 @@ pub fn import_control_vector(path: &Path, n_layers: usize, width: usize) -> Resu
     Ok(SteeringVector {
         algorithm: IMPORTED_ALGORITHM.into(),
         site: Site::ResidPost,
-        operation: OperationKind::Add,
+        operation: Operation::Add,
         positions: Positions::All,
         default_coefficient: 1.0,
         layers,

@@ -7,26 +7,26 @@
 #![doc = include_str!("../../README.md")]
 #![warn(missing_docs)]
 
-pub mod activations;
+pub mod activation_reading;
 pub mod adaptive;
 pub mod cache;
-pub mod calibrate;
 mod error;
 pub mod eval;
 pub mod fingerprint;
-pub mod generator;
 pub mod grounded;
 pub mod interop;
-pub mod library;
-pub mod pipeline;
-pub mod route;
+pub mod issue_routing;
+pub mod local_generator;
+pub mod repair;
+pub mod representations;
+pub mod router;
 pub mod select;
 pub mod steered;
 pub mod strategy;
+pub mod strategy_library;
 
 pub use error::{CoreError, Result};
 pub use fingerprint::ModelFingerprint;
-pub use library::{CalibrationItem, IssueRecord, StrategyLibrary};
 pub use masteer_algorithms as algorithms;
 pub use masteer_anchor as anchor;
 pub use masteer_datagen as datagen;
@@ -36,6 +36,8 @@ pub use masteer_models::{
     LoadedModel, ModelError, Positions, SeqInput, Site,
 };
 pub use masteer_types as types;
-pub use pipeline::{IssueInput, Masteer, Repair};
+pub use repair::{IssueInput, Masteer, Repair};
+pub use router::Router;
 pub use steered::SteeredModel;
 pub use strategy::Strategy;
+pub use strategy_library::{CalibrationItem, IssueRecord, StrategyLibrary};

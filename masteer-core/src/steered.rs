@@ -8,62 +8,46 @@ use masteer_models::{ChatMessage, GenerateOptions, LoadedModel, Steering as Mode
 
 use crate::error::{CoreError, Result};
 use crate::eval::ab::{self, AbResult, Steering};
-use crate::library::StrategyLibrary;
+use crate::router::Router;
+use crate::strategy_library::StrategyLibrary;
 
 /// A model and a calibrated library, steering each input by its own decision.
 pub struct SteeredModel<'a, B: Backend> {
     lm: &'a LoadedModel<B>,
     library: &'a StrategyLibrary,
-    anchors: Option<masteer_anchor::AnchorSet>,
+    router: Router,
 }
 
 impl<'a, B: Backend> SteeredModel<'a, B> {
-    /// Steer `lm` with `library`, which must have a router: a condition gate (used
-    /// first) or calibrated anchors (in their mode).
+    /// Steer `lm` with `library`, which must have a router (calibrated anchors, in
+    /// their mode, or a condition gate) consistent with its strategies.
     pub fn new(lm: &'a LoadedModel<B>, library: &'a StrategyLibrary) -> Result<Self> {
-        if let Some(g) = &library.gate {
-            g.check(&library.strategies)?;
-        } else if library.anchors.is_none() {
-            return Err(CoreError::InvalidInput(
-                "the library has neither a gate nor calibrated anchors".into(),
-            ));
-        }
-        let anchors = library.anchors.clone();
+        let router = library.router.clone().ok_or_else(|| {
+            CoreError::InvalidInput(
+                "the library has no router: calibrate anchors or fit a gate first".into(),
+            )
+        })?;
+        router.check(&library.strategies)?;
         Ok(SteeredModel {
             lm,
             library,
-            anchors,
+            router,
         })
     }
 
-    /// Use another matching rule (e.g. the calibrated soft mix).
+    /// Use another matching rule for anchors (e.g. the calibrated soft mix); a gate
+    /// is unchanged.
     pub fn with_mode(mut self, mode: MatchMode) -> Self {
-        self.anchors = self.anchors.map(|a| a.with_mode(mode));
+        self.router = self.router.with_mode(mode);
         self
     }
 
-    fn anchors(&self) -> Result<&masteer_anchor::AnchorSet> {
-        self.anchors
-            .as_ref()
-            .ok_or_else(|| CoreError::InvalidInput("the library has no calibrated anchors".into()))
-    }
-
     /// The steering this model applies, for the evaluation functions.
-    pub fn steering(&self) -> Result<Steering<'_>> {
-        if let Some(router) = &self.library.gate {
-            return Ok(Steering::Gated {
-                router,
-                strategies: &self.library.strategies,
-            });
-        }
-        Ok(Steering::Adaptive {
-            anchors: self.anchors()?,
+    pub fn steering(&self) -> Steering<'_> {
+        Steering::Routed {
+            router: &self.router,
             strategies: &self.library.strategies,
-            point: self
-                .library
-                .anchor_point
-                .ok_or_else(|| CoreError::InvalidInput("the library has no anchor point".into()))?,
-        })
+        }
     }
 
     /// Replies to conversations (batched), with each one's decision.
@@ -82,10 +66,7 @@ impl<'a, B: Backend> SteeredModel<'a, B> {
         opts: &GenerateOptions,
         on_token: &mut dyn FnMut(usize, u32),
     ) -> Result<Vec<(String, Decision)>> {
-        let mut decider = self
-            .steering()?
-            .decider()
-            .ok_or_else(|| CoreError::InvalidInput("the library has no router".into()))?;
+        let mut decider = self.router.decider(&self.library.strategies)?;
         let replies = self.lm.generate_chat(
             conversations,
             ModelSteering::Adaptive(&mut decider),
@@ -102,6 +83,6 @@ impl<'a, B: Backend> SteeredModel<'a, B> {
 
     /// A/B scores of samples under adaptive steering.
     pub fn score_ab(&self, samples: &[&SteerSample], batch: usize) -> Result<Vec<AbResult>> {
-        ab::score(self.lm, samples, self.steering()?, batch)
+        ab::score(self.lm, samples, self.steering(), batch)
     }
 }

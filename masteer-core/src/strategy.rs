@@ -3,7 +3,7 @@
 
 use masteer_algorithms::{Selection, SteeringVector};
 use masteer_models::{Intervention, InterventionPlan, Site};
-use masteer_types::{HookPoint, OperationKind};
+use masteer_types::HookPoint;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
@@ -60,29 +60,14 @@ impl Strategy {
     pub fn plan_weighted(&self, weight: f32) -> InterventionPlan {
         let mut plan = InterventionPlan::new();
         for (&layer, lv) in &self.vector.layers {
-            let i = match self.vector.operation {
-                OperationKind::Add => Intervention::add(
-                    self.vector.site,
-                    vec![layer],
-                    self.vector.positions,
-                    lv.vector(1.0),
-                    self.coefficient * weight,
-                ),
-                OperationKind::AddNormPreserving => Intervention::add_norm_preserving(
-                    self.vector.site,
-                    vec![layer],
-                    self.vector.positions,
-                    lv.vector(1.0),
-                    self.coefficient * weight,
-                ),
-                OperationKind::Ablate => Intervention::ablate(
-                    self.vector.site,
-                    vec![layer],
-                    self.vector.positions,
-                    lv.direction.clone(),
-                ),
-            };
-            plan.push(i);
+            plan.push(Intervention::new(
+                self.vector.site,
+                vec![layer],
+                self.vector.positions,
+                self.vector.operation,
+                lv.vector(1.0),
+                self.coefficient * weight,
+            ));
         }
         plan
     }

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use masteer_core::adaptive::AdaptiveDecider;
 use masteer_core::algorithms::{LayerDiagnostics, LayerVector, SteeringVector};
 use masteer_core::anchor::{AnchorConfig, AnchorSet, CalibrationSample, CalibrationSet, Decision};
-use masteer_core::calibrate::representations;
 use masteer_core::datagen::{SampleKind, SteerSample};
+use masteer_core::representations::representations;
 use masteer_core::strategy::{anchor_point, Strategy};
-use masteer_core::types::{OperationKind, Positions, Site};
+use masteer_core::types::{Operation, Positions, Site};
 use masteer_core::{ChatMessage, GenerateOptions, HookPoint, Hooks, SeqInput};
 
 const TOPICS: [(&str, [&str; 4]); 3] = [
@@ -75,7 +75,7 @@ fn strategy(name: &str, site: Site, layers: &[usize], seed: u64) -> Strategy {
     let v = SteeringVector {
         algorithm: name.into(),
         site,
-        operation: OperationKind::Add,
+        operation: Operation::Add,
         positions: Positions::All,
         default_coefficient: 1.0,
         layers: layers_map,

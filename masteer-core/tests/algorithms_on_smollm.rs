@@ -9,7 +9,7 @@
 
 mod common;
 
-use masteer_core::activations::{answer_groups, contrast_split};
+use masteer_core::activation_reading::{answer_groups, contrast_split};
 use masteer_core::algorithms::{
     rank_layers, AlgorithmLibrary, ContrastActivations, GroupProjection,
 };

@@ -8,8 +8,8 @@ use std::path::Path;
 use masteer_core::algorithms::{LayerDiagnostics, LayerVector, SteeringVector};
 use masteer_core::anchor::{AnchorConfig, AnchorSet, CalibrationSample, CalibrationSet};
 use masteer_core::interop::{export_control_vector, import_control_vector};
-use masteer_core::types::{HookPoint, OperationKind, Positions, Site};
-use masteer_core::{CoreError, IssueRecord, ModelFingerprint, Strategy, StrategyLibrary};
+use masteer_core::types::{HookPoint, Operation, Positions, Site};
+use masteer_core::{CoreError, IssueRecord, ModelFingerprint, Router, Strategy, StrategyLibrary};
 
 fn fingerprint() -> ModelFingerprint {
     common::smollm_shaped_fingerprint()
@@ -37,7 +37,7 @@ fn vector(algorithm: &str, site: Site, layers: &[usize], seed: u64) -> SteeringV
     SteeringVector {
         algorithm: algorithm.into(),
         site,
-        operation: OperationKind::Add,
+        operation: Operation::Add,
         positions: Positions::All,
         default_coefficient: 1.0,
         layers: layers
@@ -104,8 +104,10 @@ fn library() -> StrategyLibrary {
         samples: 120,
     });
     lib.add_strategies(strategies);
-    lib.anchors = Some(anchors);
-    lib.anchor_point = Some(HookPoint::resid_pre(12));
+    lib.router = Some(Router::Anchors {
+        point: HookPoint::resid_pre(12),
+        anchors,
+    });
     lib
 }
 
@@ -118,10 +120,7 @@ fn artifact_round_trip_is_bit_exact() {
     let back = StrategyLibrary::load(&path).unwrap();
     assert_eq!(back, lib);
     // Decisions of the loaded anchors equal the original ones.
-    let (a, b) = (
-        lib.anchors.as_ref().unwrap(),
-        back.anchors.as_ref().unwrap(),
-    );
+    let (a, b) = (lib.anchors().unwrap(), back.anchors().unwrap());
     for seed in 0..5 {
         let rep = pseudo(576, 100 + seed);
         assert_eq!(a.decide(&rep).unwrap(), b.decide(&rep).unwrap());
@@ -357,4 +356,44 @@ fn a_killed_writer_leaves_the_previous_version_loadable() {
     }
     // The kills landed at different points: more than one version survived.
     assert!(versions_seen.len() > 1, "{versions_seen:?}");
+}
+
+/// The router names strategies by id: the library's strategy order does not change
+/// which plan a decision gives, and a route to a strategy the library lacks is an
+/// error (of the check, the decider and loading), not a silent other strategy.
+#[test]
+fn router_routes_by_name_not_position() {
+    use masteer_core::models::Decider;
+    use masteer_core::types::HookPoint;
+    let lib = library();
+    let mut reversed = lib.clone();
+    reversed.strategies.reverse();
+    let reps: Vec<f32> = (0..3)
+        .flat_map(|k| pseudo(576, 100 + k).into_iter().map(|x| x + 0.05))
+        .collect();
+    let reps = masteer_core::algorithms::ndarray::Array2::from_shape_vec((3, 576), reps).unwrap();
+    let plans = |l: &StrategyLibrary| l.decider().unwrap().decide(reps.view()).unwrap();
+    let (a, b) = (plans(&lib), plans(&reversed));
+    assert_eq!(a, b);
+    assert!(
+        a.iter().any(|p| p.is_some()),
+        "some input is steered: {a:?}"
+    );
+
+    let mut missing = lib.clone();
+    missing.strategies.retain(|s| !s.name.ends_with("iti"));
+    let e = missing
+        .decider()
+        .err()
+        .expect("a route without its strategy");
+    assert!(e.to_string().contains("not in the library"), "{e}");
+    let router = missing.router.clone().unwrap();
+    assert!(router.check(&missing.strategies).is_err());
+    assert_eq!(router.point(), HookPoint::resid_pre(12));
+
+    // Saved, then loaded: the same check refuses the artifact.
+    let dir = tempfile::tempdir().unwrap();
+    missing.save(&dir.path().join("a")).unwrap();
+    let e = StrategyLibrary::load(&dir.path().join("a")).unwrap_err();
+    assert!(e.to_string().contains("not in the library"), "{e}");
 }

@@ -12,7 +12,7 @@ use masteer_core::datagen::{
     generate_samples, GenerationConfig, HttpConfig, HttpGenerator, IssueSpec, SampleKind,
     SampleSet, TextGenerator,
 };
-use masteer_core::generator::LocalGenerator;
+use masteer_core::local_generator::LocalGenerator;
 
 /// A sycophancy issue (routed to CAA's A/B sycophancy set; the false-claims issue of the
 /// README goes to free-text claim pairs instead).

@@ -54,7 +54,7 @@ fn harmful_requests_are_refused_safe_ones_answered_and_neutral_prompts_untouched
     repair.library.save(dir.path()).unwrap();
     let back = masteer_core::StrategyLibrary::load(dir.path()).unwrap();
     assert_eq!(back, repair.library);
-    assert!(back.gate.is_some());
+    assert!(back.gate().is_some());
 }
 
 /// The library's entry point takes the grounded path for a free-text issue: the
@@ -68,7 +68,7 @@ fn masteer_repair_routes_a_free_text_issue_to_the_grounded_path() {
         .grounded_config(grounded::GroundedConfig::smoke())
         .repair()
         .expect("the harmful-requests issue repairs");
-    assert!(repair.library.gate.is_some());
+    assert!(repair.library.gate().is_some());
     assert!(!repair.library.strategies.is_empty());
     let report = repair.grounded.expect("a grounded report");
     assert!(report

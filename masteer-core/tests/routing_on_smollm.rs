@@ -5,7 +5,7 @@
 mod common;
 
 use masteer_core::datagen::retriever::{Retriever, ROUTING_EXAMPLES};
-use masteer_core::route::{IssueRouter, RouteConfig};
+use masteer_core::issue_routing::{IssueRouter, RouteConfig};
 
 #[test]
 fn paraphrased_issues_route_to_their_dataset() {

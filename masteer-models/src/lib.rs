@@ -7,6 +7,18 @@
 //!
 //! Hook points are named like paths (`blocks.12.resid_post`), layers are 0-based
 //! block indices, and positions are absolute per sequence (see [`Positions`]).
+//!
+//! ```no_run
+//! use masteer_models::backend::Cpu;
+//! use masteer_models::{ChatMessage, GenerateOptions, LoadedModel, Steering};
+//!
+//! // The embedded SmolLM2-135M-Instruct (fetched into the cache on first use).
+//! let lm = LoadedModel::<Cpu>::load_default(&Default::default())?;
+//! let conv = vec![ChatMessage::user("What is the capital of France?")];
+//! let replies = lm.generate_chat(&[conv], Steering::None, &GenerateOptions::greedy(16), &mut |_, _| {})?;
+//! println!("{}", replies[0].text);
+//! # Ok::<(), masteer_models::ModelError>(())
+//! ```
 
 #![warn(missing_docs)]
 
@@ -34,7 +46,7 @@ pub use error::{ModelError, Result};
 pub use generate::{GenerateOptions, Generation, Reply, Steering, StopReason};
 pub use hooks::{
     CaptureRow, CaptureSpec, Captures, Decider, FnDecider, HookPoint, Intervention,
-    InterventionPlan, Operation, OperationKind, Positions, Site,
+    InterventionPlan, Operation, Positions, Site,
 };
 pub use loader::{LoadedModel, ModelSource};
 pub use model::{Hooks, Llama, SeqInput, Session};

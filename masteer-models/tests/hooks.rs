@@ -7,7 +7,7 @@ use common::model;
 use masteer_models::backend::Cpu;
 use masteer_models::{
     CaptureSpec, ChatMessage, FnDecider, HookPoint, Hooks, Intervention, InterventionPlan,
-    ModelError, Positions, SeqInput, Site,
+    ModelError, Operation, Positions, SeqInput, Site,
 };
 
 fn prompt(text: &str) -> Vec<u32> {
@@ -353,6 +353,28 @@ fn operations_do_what_they_say() {
         let proj: f32 = (0..576).map(|j| ablated[[r, j]] * v[j]).sum();
         let before: f32 = (0..576).map(|j| base[[r, j]] * v[j]).sum();
         assert!(proj.abs() < 1e-3 * before.abs().max(1.0), "row {r}: {proj}");
+    }
+    // Ablate with coefficient 0.4 (one operation enum, one payload): 60% of the
+    // component is left, the orthogonal part untouched.
+    let partial = capture(Some(InterventionPlan::new().with(Intervention::new(
+        Site::ResidPost,
+        vec![layer],
+        Positions::All,
+        Operation::Ablate,
+        v.clone(),
+        0.4,
+    ))));
+    for r in 0..n {
+        let before: f32 = (0..576).map(|j| base[[r, j]] * v[j]).sum();
+        let after: f32 = (0..576).map(|j| partial[[r, j]] * v[j]).sum();
+        assert!(
+            (after - 0.6 * before).abs() < 1e-3 * before.abs().max(1.0),
+            "row {r}: {after} vs 0.6 × {before}"
+        );
+        for j in 0..576 {
+            let want = base[[r, j]] - 0.4 * before * v[j];
+            assert!((partial[[r, j]] - want).abs() < 1e-3, "row {r}, {j}");
+        }
     }
     // Norm-preserving addition keeps the norm and moves towards v.
     let np = capture(Some(InterventionPlan::new().with(

@@ -528,7 +528,7 @@ async fn models(State(state): State<AppState>) -> Json<Value> {
             "object": "model",
             "created": 0,
             "owned_by": "masteer",
-            "steering": {"strategies": strategies, "router": lib.as_ref().map(|l| if l.gate.is_some() { "gate" } else { "anchors" })},
+            "steering": {"strategies": strategies, "router": lib.as_ref().map(|l| if l.gate().is_some() { "gate" } else { "anchors" })},
         }]
     }))
 }

@@ -36,7 +36,7 @@ fn shared() -> &'static Running {
 
 fn gate_strategy() -> String {
     let lib = masteer_core::StrategyLibrary::load(&artifact()).expect("artifact");
-    lib.gate.expect("a gated artifact").strategy
+    lib.gate().expect("a gated artifact").strategy.clone()
 }
 
 fn chat(base: &str, body: &str) -> Value {

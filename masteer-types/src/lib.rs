@@ -5,6 +5,15 @@
 //! live in their own crate so that the pure-math crates (`masteer-algorithms`,
 //! `masteer-anchor`) can name a hook point without depending on burn or on the
 //! model crate. `masteer-models` re-exports everything here.
+//!
+//! ```
+//! use masteer_types::{HookPoint, Site};
+//!
+//! let p: HookPoint = "blocks.12.resid_post".parse()?;
+//! assert_eq!(p, Site::ResidPost.at(12));
+//! assert!(HookPoint::resid_pre(12).precedes(&p));
+//! # Ok::<(), masteer_types::TypesError>(())
+//! ```
 
 #![warn(missing_docs)]
 
@@ -20,28 +29,40 @@ pub use position::Positions;
 
 use serde::{Deserialize, Serialize};
 
-/// How a steering vector changes the activation it is applied to.
+/// How a steering vector changes the activation it is applied to: the one operation
+/// vocabulary from the artifact to the model's kernel.
 ///
-/// This is the operation *kind* stored in artifacts; the model crate pairs it with
-/// the actual vector and coefficient when it builds an intervention plan.
+/// An operation's payload is always a vector and a coefficient (an intervention plan
+/// holds them beside the operation); adding an operation is one variant here and one
+/// arm where the model applies it (`masteer-models`' `hooks/apply.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
-pub enum OperationKind {
-    /// `x + coefficient · v`.
+pub enum Operation {
+    /// `x + c · v`.
     #[default]
     Add,
-    /// `x − (x·d) d`: remove the component along the unit direction `d`.
+    /// `x − c (x·d) d` with `d` the unit direction of `v`: removes the component along
+    /// `d` (all of it at `c = 1`).
     Ablate,
-    /// `x + coefficient · v`, then rescaled to the norm `x` had before.
+    /// `x + c · v`, then rescaled to the norm `x` had before.
     AddNormPreserving,
 }
 
-impl std::fmt::Display for OperationKind {
+impl Operation {
+    /// Every operation, in the order the kernel applies them within a round.
+    pub const ALL: [Operation; 3] = [
+        Operation::Add,
+        Operation::Ablate,
+        Operation::AddNormPreserving,
+    ];
+}
+
+impl std::fmt::Display for Operation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            OperationKind::Add => "add",
-            OperationKind::Ablate => "ablate",
-            OperationKind::AddNormPreserving => "add_norm_preserving",
+            Operation::Add => "add",
+            Operation::Ablate => "ablate",
+            Operation::AddNormPreserving => "add_norm_preserving",
         })
     }
 }

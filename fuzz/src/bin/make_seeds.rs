@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use masteer_core::algorithms::{LayerDiagnostics, LayerVector, SteeringVector};
-use masteer_core::types::{OperationKind, Positions, Site};
+use masteer_core::types::{Operation, Positions, Site};
 use masteer_core::{ModelFingerprint, Strategy, StrategyLibrary};
 use masteer_models::gguf::{dequant, GgmlType, GgufWriter, MetadataValue, TensorToWrite};
 
@@ -248,7 +248,7 @@ fn steering_vector(layers: &[usize], width: usize) -> SteeringVector {
     SteeringVector {
         algorithm: "mean_difference".into(),
         site: Site::ResidPost,
-        operation: OperationKind::Add,
+        operation: Operation::Add,
         positions: Positions::All,
         default_coefficient: 1.0,
         layers: layers

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use masteer_types::{OperationKind, Positions, Site};
+use masteer_types::{Operation, Positions, Site};
 use ndarray::{concatenate, Axis};
 use rayon::prelude::*;
 
@@ -246,7 +246,7 @@ impl SteeringAlgorithm for Iti {
         Ok(SteeringVector {
             algorithm: self.name().to_string(),
             site: Site::AttnHeads,
-            operation: OperationKind::Add,
+            operation: Operation::Add,
             positions: self.positions,
             default_coefficient: self.alpha,
             layers: out,

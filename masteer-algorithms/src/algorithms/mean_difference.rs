@@ -1,6 +1,6 @@
 //! Mean difference (CAA): per layer, the mean over pairs of `positive − negative`.
 
-use masteer_types::{OperationKind, Positions, Site};
+use masteer_types::{Operation, Positions, Site};
 
 use crate::activations::ContrastActivations;
 use crate::algorithm::{fit_per_layer, SteeringAlgorithm};
@@ -50,7 +50,7 @@ impl SteeringAlgorithm for MeanDifference {
         Ok(SteeringVector {
             algorithm: self.name().to_string(),
             site: self.site,
-            operation: OperationKind::Add,
+            operation: Operation::Add,
             positions: self.positions,
             default_coefficient: 1.0,
             layers,

@@ -20,7 +20,7 @@
 //! centres its input, which is right for `Diff` only.) The sign is oriented so that
 //! positives project above their paired negatives for the majority of pairs.
 
-use masteer_types::{HookPoint, OperationKind, Positions, Site};
+use masteer_types::{HookPoint, Operation, Positions, Site};
 use ndarray::{Array1, Array2, Axis};
 
 use crate::activations::{ContrastActivations, PairedRows};
@@ -176,7 +176,7 @@ impl SteeringAlgorithm for Pca {
         Ok(SteeringVector {
             algorithm: self.name.clone(),
             site: self.site,
-            operation: OperationKind::Add,
+            operation: Operation::Add,
             positions: self.positions,
             default_coefficient: 1.0,
             layers,

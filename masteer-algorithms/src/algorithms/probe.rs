@@ -1,7 +1,7 @@
 //! Linear probe: L2-regularised logistic regression per layer; the direction is the
 //! normalised weight vector.
 
-use masteer_types::{OperationKind, Positions, Site};
+use masteer_types::{Operation, Positions, Site};
 
 use super::logistic;
 use crate::activations::ContrastActivations;
@@ -109,7 +109,7 @@ impl SteeringAlgorithm for LinearProbe {
         Ok(SteeringVector {
             algorithm: self.name().to_string(),
             site: self.site,
-            operation: OperationKind::Add,
+            operation: Operation::Add,
             positions: self.positions,
             default_coefficient: 1.0,
             layers,

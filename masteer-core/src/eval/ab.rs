@@ -2,11 +2,12 @@
 //! right after `(`, under no steering, a fixed plan, or adaptive steering.
 
 use burn::tensor::backend::Backend;
-use masteer_anchor::{AnchorSet, Decision};
+use masteer_anchor::Decision;
 use masteer_datagen::{SampleKind, SteerSample};
-use masteer_models::{HookPoint, InterventionPlan, LoadedModel, SeqInput};
+use masteer_models::{InterventionPlan, LoadedModel, SeqInput};
 
 use crate::error::{CoreError, Result};
+use crate::router::Router;
 use crate::strategy::Strategy;
 
 /// How sequences are steered while scoring.
@@ -16,41 +17,35 @@ pub enum Steering<'a> {
     None,
     /// The same plan for every sequence.
     Fixed(&'a InterventionPlan),
-    /// Each sequence matched to a strategy inside the prefill pass.
-    Adaptive {
-        /// The anchors.
-        anchors: &'a AnchorSet,
-        /// The strategies, in the anchors' order.
-        strategies: &'a [Strategy],
-        /// Where the anchors read.
-        point: HookPoint,
-    },
-    /// Each sequence gated to one strategy inside the prefill pass.
-    Gated {
-        /// The gate and the strategy it opens.
-        router: &'a crate::adaptive::GateRouter,
-        /// The strategies it names.
+    /// Each sequence routed to a strategy (or none) inside the prefill pass.
+    Routed {
+        /// The router (anchors or a gate).
+        router: &'a Router,
+        /// The strategies it routes to, looked up by name.
         strategies: &'a [Strategy],
     },
 }
 
 impl<'a> Steering<'a> {
-    /// The decider of an adaptive steering (anchors or gate), `None` otherwise: the one
-    /// place that builds deciders for the evaluation functions.
-    pub fn decider(&self) -> Option<crate::adaptive::LibraryDecider<'a>> {
-        use crate::adaptive::{AdaptiveDecider, GateDecider, LibraryDecider};
+    /// Steering by a library's router.
+    pub fn by_library(library: &'a crate::StrategyLibrary) -> Result<Self> {
+        let router = library.router.as_ref().ok_or_else(|| {
+            CoreError::InvalidInput(
+                "the library has no router: calibrate anchors or fit a gate first".into(),
+            )
+        })?;
+        Ok(Steering::Routed {
+            router,
+            strategies: &library.strategies,
+        })
+    }
+
+    /// The decider of a routed steering, `None` otherwise: the evaluation functions'
+    /// way to [`Router::decider`].
+    pub fn decider(&self) -> Result<Option<crate::adaptive::LibraryDecider<'a>>> {
         match *self {
-            Steering::Adaptive {
-                anchors,
-                strategies,
-                point,
-            } => Some(LibraryDecider::Anchors(AdaptiveDecider::new(
-                anchors, strategies, point,
-            ))),
-            Steering::Gated { router, strategies } => {
-                Some(LibraryDecider::Gate(GateDecider::new(router, strategies)))
-            }
-            Steering::None | Steering::Fixed(_) => None,
+            Steering::Routed { router, strategies } => Ok(Some(router.decider(strategies)?)),
+            Steering::None | Steering::Fixed(_) => Ok(None),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod capability;
 pub mod plot;
 pub mod refusal;
 pub mod report;
+pub mod simple_qa;
 pub mod stance;
 pub mod suite;
 pub mod truthfulqa;
@@ -36,7 +37,7 @@ pub fn logits_at<B: Backend>(
             i.plan = Some(plan.clone());
         }
     }
-    match steering.decider() {
+    match steering.decider()? {
         Some(mut decider) => {
             let mut hooks = Hooks::none().with_decider(&mut decider);
             let l = lm.model.logits_at(inputs, positions, &mut hooks)?;
@@ -66,7 +67,7 @@ pub fn greedy_replies<B: Backend>(
     for chunk in conversations.chunks(batch.max(1)) {
         let conv: Vec<Vec<masteer_models::ChatMessage>> =
             chunk.iter().map(|c| c.to_vec()).collect();
-        match (steering.fixed_plan(), steering.decider()) {
+        match (steering.fixed_plan(), steering.decider()?) {
             (Some(plan), _) => {
                 let plans = vec![Some(plan.clone()); conv.len()];
                 let r = lm.generate_chat(

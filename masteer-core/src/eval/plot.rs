@@ -240,7 +240,10 @@ fn bar_panel<DB: DrawingBackend>(
 
 /// Write `sweep_{algorithm}.svg|png` for every strategy of `library` that kept its
 /// validation sweep.
-pub fn strategy_sweeps(dir: &Path, library: &crate::library::StrategyLibrary) -> Result<()> {
+pub fn strategy_sweeps(
+    dir: &Path,
+    library: &crate::strategy_library::StrategyLibrary,
+) -> Result<()> {
     for s in &library.strategies {
         if let Some(sel) = &s.selection {
             heatmap(dir, &format!("sweep_{}", s.vector.algorithm), &s.name, sel)?;

@@ -12,7 +12,7 @@ use super::ab::{self, AbResult, Steering};
 use super::capability::{kl_to_unsteered, perplexity, NEUTRAL_PROMPTS, NEUTRAL_TEXT};
 use super::report::{ConditionResult, EvalReport};
 use crate::error::{CoreError, Result};
-use crate::library::StrategyLibrary;
+use crate::strategy_library::StrategyLibrary;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -56,13 +56,11 @@ pub fn compare<B: Backend>(
     mmlu: &[&SteerSample],
     config: &SuiteConfig,
 ) -> Result<EvalReport> {
-    let anchors = library
-        .anchors
+    let router = library
+        .router
         .as_ref()
-        .ok_or_else(|| CoreError::InvalidInput("library without anchors".into()))?;
-    let point = library
-        .anchor_point
-        .ok_or_else(|| CoreError::InvalidInput("library without anchor point".into()))?;
+        .filter(|r| r.anchors().is_some())
+        .ok_or_else(|| CoreError::InvalidInput("library without calibrated anchors".into()))?;
     let mut report = EvalReport {
         issue: issue.to_string(),
         model: format!(
@@ -79,26 +77,27 @@ pub fn compare<B: Backend>(
         conditions: Vec::new(),
     };
     let plans: Vec<_> = library.strategies.iter().map(|s| s.plan()).collect();
-    let hard = anchors.clone().with_mode(anchors.hard_mode());
-    let soft = anchors.clone().with_mode(anchors.soft_mode());
+    let anchors = router
+        .anchors()
+        .ok_or_else(|| CoreError::InvalidInput("library without calibrated anchors".into()))?;
+    let hard = router.clone().with_mode(anchors.hard_mode());
+    let soft = router.clone().with_mode(anchors.soft_mode());
     let mut conditions: Vec<(String, Steering<'_>)> = vec![("unsteered".into(), Steering::None)];
     for (s, p) in library.strategies.iter().zip(&plans) {
         conditions.push((s.name.clone(), Steering::Fixed(p)));
     }
     conditions.push((
         "MASteer adaptive (hard)".into(),
-        Steering::Adaptive {
-            anchors: &hard,
+        Steering::Routed {
+            router: &hard,
             strategies: &library.strategies,
-            point,
         },
     ));
     conditions.push((
         "MASteer adaptive (soft)".into(),
-        Steering::Adaptive {
-            anchors: &soft,
+        Steering::Routed {
+            router: &soft,
             strategies: &library.strategies,
-            point,
         },
     ));
     let mut per_condition_test: Vec<Vec<AbResult>> = Vec::new();

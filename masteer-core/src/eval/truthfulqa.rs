@@ -36,7 +36,7 @@ fn choice_logprobs<B: Backend>(
             plan: steering.fixed_plan().cloned(),
         });
     }
-    let scores = match steering.decider() {
+    let scores = match steering.decider()? {
         Some(mut decider) => {
             let mut hooks = Hooks::none().with_decider(&mut decider);
             lm.model.score(&requests, &mut hooks)?

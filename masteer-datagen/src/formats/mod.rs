@@ -7,4 +7,5 @@ pub mod caa;
 pub mod claims;
 pub mod repe;
 pub mod safety;
+pub mod simple_qa;
 pub mod truthfulqa;

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use masteer_types::{HookPoint, Positions};
+use masteer_types::{HookPoint, Operation, Positions};
 use ndarray::Array2;
 
 use super::capture::{CaptureRow, CaptureSpec, Captures};
 use super::decider::Decider;
-use super::plan::{norm, Intervention, InterventionPlan, Operation};
+use super::plan::{norm, Intervention, InterventionPlan};
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
 
@@ -39,19 +39,14 @@ impl ForwardCtx {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OpKind {
-    Add,
-    Ablate,
-    AddNormPreserving,
-}
-
 #[derive(Clone, Debug)]
 struct CompiledOp {
     positions: Positions,
-    kind: OpKind,
-    /// `coefficient · vector` for both additions; the unit direction for ablation.
+    op: Operation,
+    /// The vector the kernel uses (see [`compile_op`]).
     vector: Arc<[f32]>,
+    /// The weight of the selected positions in the kernel's mask.
+    gain: f32,
 }
 
 /// Plans of a batch indexed by hook point: for each point, each sequence's operations
@@ -117,32 +112,24 @@ impl CompiledPlans {
     }
 }
 
+/// The kernel's form of an intervention: additions fold the coefficient into the
+/// vector; ablation normalises the direction and weights the removal by the
+/// coefficient (1 removes the whole component).
 fn compile_op(i: &Intervention) -> CompiledOp {
-    match &i.op {
-        Operation::Add {
-            vector,
-            coefficient,
-        } => CompiledOp {
-            positions: i.positions,
-            kind: OpKind::Add,
-            vector: vector.iter().map(|v| v * coefficient).collect(),
-        },
-        Operation::Ablate { direction } => {
-            let n = norm(direction);
-            CompiledOp {
-                positions: i.positions,
-                kind: OpKind::Ablate,
-                vector: direction.iter().map(|v| v / n).collect(),
-            }
+    let (vector, gain) = match i.op {
+        Operation::Add | Operation::AddNormPreserving => {
+            (i.vector.iter().map(|v| v * i.coefficient).collect(), 1.0)
         }
-        Operation::AddNormPreserving {
-            vector,
-            coefficient,
-        } => CompiledOp {
-            positions: i.positions,
-            kind: OpKind::AddNormPreserving,
-            vector: vector.iter().map(|v| v * coefficient).collect(),
-        },
+        Operation::Ablate => {
+            let n = norm(&i.vector);
+            (i.vector.iter().map(|v| v / n).collect(), i.coefficient)
+        }
+    };
+    CompiledOp {
+        positions: i.positions,
+        op: i.op,
+        vector,
+        gain,
     }
 }
 
@@ -298,7 +285,7 @@ fn apply_ops<B: Backend>(
     }
     let rounds = per_row.iter().map(|v| v.len()).max().unwrap_or(0);
     for round in 0..rounds {
-        for kind in [OpKind::Add, OpKind::Ablate, OpKind::AddNormPreserving] {
+        for kind in Operation::ALL {
             let mut vecs = vec![0f32; b * w];
             let mut mask = vec![0f32; b * t];
             let mut any = false;
@@ -306,14 +293,14 @@ fn apply_ops<B: Backend>(
                 let Some(op) = row_ops.get(round) else {
                     continue;
                 };
-                if op.kind != kind {
+                if op.op != kind {
                     continue;
                 }
                 let mut row_any = false;
                 for c in 0..t {
                     if let Some(pos) = ctx.abs_pos(i, c) {
                         if op.positions.contains(pos, ctx.prompt_len[i]) {
-                            mask[i * t + c] = 1.0;
+                            mask[i * t + c] = op.gain;
                             row_any = true;
                         }
                     }
@@ -329,12 +316,12 @@ fn apply_ops<B: Backend>(
             let v = Tensor::<B, 3>::from_data(TensorData::new(vecs, [b, 1, w]), &device);
             let m = Tensor::<B, 3>::from_data(TensorData::new(mask, [b, t, 1]), &device);
             x = match kind {
-                OpKind::Add => x + m * v,
-                OpKind::Ablate => {
+                Operation::Add => x + m * v,
+                Operation::Ablate => {
                     let proj = (x.clone() * v.clone()).sum_dim(2);
                     x - (m * proj) * v
                 }
-                OpKind::AddNormPreserving => {
+                Operation::AddNormPreserving => {
                     let y = x.clone() + v;
                     let nx = x.clone().powi_scalar(2).sum_dim(2).sqrt();
                     let ny = y.clone().powi_scalar(2).sum_dim(2).sqrt().clamp_min(1e-12);

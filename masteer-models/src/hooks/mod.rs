@@ -9,5 +9,5 @@ mod plan;
 
 pub use capture::{CaptureRow, CaptureSpec, Captures};
 pub use decider::{Decider, FnDecider};
-pub use masteer_types::{HookPoint, OperationKind, Positions, Site};
-pub use plan::{site_width, Intervention, InterventionPlan, Operation};
+pub use masteer_types::{HookPoint, Operation, Positions, Site};
+pub use plan::{site_width, Intervention, InterventionPlan};

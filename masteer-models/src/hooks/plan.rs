@@ -3,53 +3,10 @@
 
 use std::sync::Arc;
 
-use masteer_types::{HookPoint, OperationKind, Positions, Site};
+use masteer_types::{HookPoint, Operation, Positions, Site};
 
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
-
-/// What an intervention does to the activation at the positions it selects.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Operation {
-    /// `x + coefficient · vector`.
-    Add {
-        /// The vector added (width of the site).
-        vector: Arc<[f32]>,
-        /// Its multiplier.
-        coefficient: f32,
-    },
-    /// `x − (x·d) d` with `d` the normalised direction: removes that component.
-    Ablate {
-        /// The direction (normalised when the plan is compiled).
-        direction: Arc<[f32]>,
-    },
-    /// `x + coefficient · vector`, rescaled to the norm of `x`.
-    AddNormPreserving {
-        /// The vector added.
-        vector: Arc<[f32]>,
-        /// Its multiplier.
-        coefficient: f32,
-    },
-}
-
-impl Operation {
-    /// The kind of operation, as stored in artifacts.
-    pub fn kind(&self) -> OperationKind {
-        match self {
-            Operation::Add { .. } => OperationKind::Add,
-            Operation::Ablate { .. } => OperationKind::Ablate,
-            Operation::AddNormPreserving { .. } => OperationKind::AddNormPreserving,
-        }
-    }
-
-    /// The vector the operation uses.
-    pub fn vector(&self) -> &[f32] {
-        match self {
-            Operation::Add { vector, .. } | Operation::AddNormPreserving { vector, .. } => vector,
-            Operation::Ablate { direction } => direction,
-        }
-    }
-}
 
 /// One operation applied at a site of some blocks, at some positions.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,11 +17,35 @@ pub struct Intervention {
     pub layers: Vec<usize>,
     /// Absolute positions of the sequence it applies to.
     pub positions: Positions,
-    /// The operation.
+    /// What it does (the same enum the artifact stores and the kernel applies).
     pub op: Operation,
+    /// The vector it uses (width of the site); for [`Operation::Ablate`] the
+    /// direction, normalised when the plan is compiled.
+    pub vector: Arc<[f32]>,
+    /// Its multiplier (for ablation, the share of the component removed).
+    pub coefficient: f32,
 }
 
 impl Intervention {
+    /// `op` with `vector` and `coefficient` at `site` of each of `layers`.
+    pub fn new(
+        site: Site,
+        layers: Vec<usize>,
+        positions: Positions,
+        op: Operation,
+        vector: impl Into<Arc<[f32]>>,
+        coefficient: f32,
+    ) -> Self {
+        Intervention {
+            site,
+            layers,
+            positions,
+            op,
+            vector: vector.into(),
+            coefficient,
+        }
+    }
+
     /// `x + coefficient · vector` at `site` of each of `layers`.
     pub fn add(
         site: Site,
@@ -73,15 +54,7 @@ impl Intervention {
         vector: Vec<f32>,
         coefficient: f32,
     ) -> Self {
-        Intervention {
-            site,
-            layers,
-            positions,
-            op: Operation::Add {
-                vector: vector.into(),
-                coefficient,
-            },
-        }
+        Self::new(site, layers, positions, Operation::Add, vector, coefficient)
     }
 
     /// Remove the component along `direction` at `site` of each of `layers`.
@@ -91,14 +64,7 @@ impl Intervention {
         positions: Positions,
         direction: Vec<f32>,
     ) -> Self {
-        Intervention {
-            site,
-            layers,
-            positions,
-            op: Operation::Ablate {
-                direction: direction.into(),
-            },
-        }
+        Self::new(site, layers, positions, Operation::Ablate, direction, 1.0)
     }
 
     /// Norm-preserving addition at `site` of each of `layers`.
@@ -109,15 +75,14 @@ impl Intervention {
         vector: Vec<f32>,
         coefficient: f32,
     ) -> Self {
-        Intervention {
+        Self::new(
             site,
             layers,
             positions,
-            op: Operation::AddNormPreserving {
-                vector: vector.into(),
-                coefficient,
-            },
-        }
+            Operation::AddNormPreserving,
+            vector,
+            coefficient,
+        )
     }
 
     /// The hook points this intervention touches.
@@ -174,7 +139,7 @@ impl InterventionPlan {
                         n_layers: cfg.num_hidden_layers,
                     });
                 }
-                let v = i.op.vector();
+                let v = &i.vector;
                 if v.len() != width {
                     return Err(ModelError::VectorWidth {
                         point,
@@ -185,21 +150,16 @@ impl InterventionPlan {
                 if let Some(index) = v.iter().position(|x| !x.is_finite()) {
                     return Err(ModelError::NonFiniteVector { point, index });
                 }
-                match &i.op {
-                    Operation::Ablate { direction } if norm(direction) == 0.0 => {
-                        return Err(ModelError::InvalidInput(format!(
-                            "ablation direction for {point} is the zero vector"
-                        )));
-                    }
-                    Operation::Add { coefficient, .. }
-                    | Operation::AddNormPreserving { coefficient, .. }
-                        if !coefficient.is_finite() =>
-                    {
-                        return Err(ModelError::InvalidInput(format!(
-                            "coefficient {coefficient} for {point} is not finite"
-                        )));
-                    }
-                    _ => {}
+                if !i.coefficient.is_finite() {
+                    return Err(ModelError::InvalidInput(format!(
+                        "coefficient {} for {point} is not finite",
+                        i.coefficient
+                    )));
+                }
+                if i.op == Operation::Ablate && norm(v) == 0.0 {
+                    return Err(ModelError::InvalidInput(format!(
+                        "ablation direction for {point} is the zero vector"
+                    )));
                 }
             }
         }

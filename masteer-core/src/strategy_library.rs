@@ -7,13 +7,14 @@ use std::path::Path;
 
 use masteer_algorithms::{LayerDiagnostics, LayerVector, Selection, SteeringVector};
 use masteer_anchor::{Anchor, AnchorSet, CalibrationReport, MatchMode};
-use masteer_types::{HookPoint, OperationKind, Positions, Site};
+use masteer_types::{HookPoint, Operation, Positions, Site};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
 use crate::fingerprint::ModelFingerprint;
+use crate::router::Router;
 use crate::strategy::Strategy;
 
 /// Version of the artifact layout this build writes and reads.
@@ -45,18 +46,14 @@ pub struct StrategyLibrary {
     pub issues: Vec<IssueRecord>,
     /// Strategies (their order indexes the anchors' decisions).
     pub strategies: Vec<Strategy>,
-    /// Anchors choosing among the strategies, once calibrated.
-    pub anchors: Option<AnchorSet>,
-    /// Where the anchors read.
-    pub anchor_point: Option<HookPoint>,
+    /// What chooses a strategy (or none) per input: calibrated anchors or a condition
+    /// gate; `None` until one is calibrated.
+    pub router: Option<Router>,
     /// Seed of the run that produced the library.
     pub seed: u64,
     /// The held-out samples the anchors were calibrated on (kept so that adding an
     /// issue or an algorithm can recalibrate across every strategy).
     pub calibration: Vec<CalibrationItem>,
-    /// A condition gate routing to one strategy (generation-grounded repairs); when
-    /// present it decides instead of the anchors.
-    pub gate: Option<crate::adaptive::GateRouter>,
 }
 
 /// One calibration sample and whether it is in some issue's scope.
@@ -82,7 +79,7 @@ struct StrategyEntry {
     issue: String,
     algorithm: String,
     site: Site,
-    operation: OperationKind,
+    operation: Operation,
     positions: Positions,
     coefficient: f32,
     default_coefficient: f32,
@@ -138,37 +135,33 @@ impl StrategyLibrary {
             fingerprint,
             issues: Vec::new(),
             strategies: Vec::new(),
-            anchors: None,
-            anchor_point: None,
+            router: None,
             seed,
             calibration: Vec::new(),
-            gate: None,
         }
     }
 
-    /// The decider that steers each input by this library's router: the condition
-    /// gate when there is one, else the calibrated anchors. The one place adaptive
-    /// steering by a library is set up.
+    /// The decider that steers each input by this library's router (checked against
+    /// its strategies first). The one place adaptive steering by a library is set up.
     pub fn decider(&self) -> Result<crate::adaptive::LibraryDecider<'_>> {
-        use crate::adaptive::{AdaptiveDecider, GateDecider, LibraryDecider};
-        if let Some(router) = &self.gate {
-            router.check(&self.strategies)?;
-            return Ok(LibraryDecider::Gate(GateDecider::new(
-                router,
-                &self.strategies,
-            )));
-        }
-        match (&self.anchors, self.anchor_point) {
-            (Some(anchors), Some(point)) => Ok(LibraryDecider::Anchors(AdaptiveDecider::new(
-                anchors,
-                &self.strategies,
-                point,
-            ))),
-            _ => Err(CoreError::InvalidInput(
-                "the library has neither a gate nor calibrated anchors with their hook point"
-                    .into(),
-            )),
-        }
+        self.router
+            .as_ref()
+            .ok_or_else(|| {
+                CoreError::InvalidInput(
+                    "the library has no router: calibrate anchors or fit a gate first".into(),
+                )
+            })?
+            .decider(&self.strategies)
+    }
+
+    /// The calibrated anchors, when the router is anchor matching.
+    pub fn anchors(&self) -> Option<&AnchorSet> {
+        self.router.as_ref().and_then(Router::anchors)
+    }
+
+    /// The condition gate, when the router is one.
+    pub fn gate(&self) -> Option<&crate::adaptive::GateRouter> {
+        self.router.as_ref().and_then(Router::gate)
     }
 
     /// A strategy by name.
@@ -182,8 +175,7 @@ impl StrategyLibrary {
             self.strategies.retain(|x| x.name != s.name);
             self.strategies.push(s);
         }
-        self.anchors = None;
-        self.anchor_point = None;
+        self.router = None;
     }
 
     fn to_manifest(&self) -> (Manifest, Vec<(String, Vec<f32>)>) {
@@ -219,8 +211,9 @@ impl StrategyLibrary {
                 selection: s.selection.clone(),
             })
             .collect();
-        let anchors = match (&self.anchors, self.anchor_point) {
-            (Some(a), Some(point)) => {
+        let anchors = match &self.router {
+            Some(Router::Anchors { point, anchors: a }) => {
+                let point = *point;
                 tensors.push(("anchors.center".into(), a.center.clone()));
                 Some(AnchorsEntry {
                     point,
@@ -256,7 +249,7 @@ impl StrategyLibrary {
                 strategies,
                 anchors,
                 calibration: self.calibration.clone(),
-                gate: self.gate.clone(),
+                gate: self.gate().cloned(),
             },
             tensors,
         )
@@ -413,7 +406,7 @@ impl StrategyLibrary {
                 selection: e.selection.clone(),
             });
         }
-        let (anchors, anchor_point) = match &m.anchors {
+        let anchors = match &m.anchors {
             Some(a) => {
                 let center = tensor(&a.center_tensor, Some(m.model.width))?;
                 let mut list = Vec::with_capacity(a.anchors.len());
@@ -430,18 +423,18 @@ impl StrategyLibrary {
                         members: x.members,
                     });
                 }
-                (
-                    Some(AnchorSet {
+                Some(Router::Anchors {
+                    point: a.point,
+                    anchors: AnchorSet {
                         strategies: a.strategies.clone(),
                         center,
                         anchors: list,
                         mode: a.mode,
                         report: a.report.clone(),
-                    }),
-                    Some(a.point),
-                )
+                    },
+                })
             }
-            None => (None, None),
+            None => None,
         };
         if let Some(g) = &m.gate {
             if g.gate.width() != m.model.width
@@ -485,13 +478,17 @@ impl StrategyLibrary {
                 return Err(artifact_err(dir, "the gate holds non-finite values"));
             }
         }
+        // A gate decides instead of anchors when an artifact holds both.
+        let router = m.gate.map(Router::Gate).or(anchors);
+        if let Some(r) = &router {
+            r.check(&strategies)
+                .map_err(|e| artifact_err(dir, e.to_string()))?;
+        }
         Ok(StrategyLibrary {
-            gate: m.gate,
             fingerprint: m.model,
             issues: m.issues,
             strategies,
-            anchors,
-            anchor_point,
+            router,
             seed: m.seed,
             calibration: m.calibration,
         })

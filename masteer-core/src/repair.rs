@@ -20,13 +20,13 @@ use masteer_models::{HookPoint, LoadedModel, Site};
 use masteer_types::progress::Progress;
 use sha2::{Digest, Sha256};
 
-use crate::activations::{answer_groups, contrast_split};
-use crate::calibrate::calibration_set;
+use crate::activation_reading::{answer_groups, contrast_split};
 use crate::error::{CoreError, Result};
 use crate::fingerprint::ModelFingerprint;
-use crate::library::{CalibrationItem, IssueRecord, StrategyLibrary};
+use crate::representations::calibration_set;
 use crate::select::{select, SweepConfig};
 use crate::strategy::{anchor_point, Strategy};
+use crate::strategy_library::{CalibrationItem, IssueRecord, StrategyLibrary};
 
 /// Bump when the way activations are read changes, so cached ones are not reused.
 const READING_VERSION: u32 = 2;
@@ -554,8 +554,10 @@ pub fn recalibrate<B: Backend>(
         ));
     }
     let cal = calibration_set(lm, &library.strategies, point, &in_scope, &out, batch)?;
-    library.anchors = Some(AnchorSet::fit(&cal, config)?);
-    library.anchor_point = Some(point);
+    library.router = Some(crate::router::Router::Anchors {
+        point,
+        anchors: AnchorSet::fit(&cal, config)?,
+    });
     Ok(())
 }
 
