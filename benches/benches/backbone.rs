@@ -39,11 +39,12 @@ fn decode_time(
     let inputs = (0..batch)
         .map(|i| SeqInput::prompt(tokens(16, i as u32)).with_plan(plan.clone()))
         .collect();
-    let (mut session, _) = m.prefill(inputs, steps, &mut Hooks::none()).unwrap();
+    let (mut session, _) =
+        masteer_models::Session::prefill(m, inputs, steps, &mut Hooks::none()).unwrap();
     let next: Vec<u32> = (0..batch as u32).map(|i| 500 + i).collect();
     let start = Instant::now();
     for _ in 0..steps {
-        let h = m.step(&mut session, &next, &mut Hooks::none()).unwrap();
+        let h = session.step(m, &next, &mut Hooks::none()).unwrap();
         let [b, _, w] = h.dims();
         let _ = m.logits(h.reshape([b, w])).into_data();
     }
@@ -74,8 +75,13 @@ fn benches(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
             let t = tokens(n, 1);
             b.iter(|| {
-                m.prefill(vec![SeqInput::prompt(t.clone())], 0, &mut Hooks::none())
-                    .unwrap()
+                masteer_models::Session::prefill(
+                    m,
+                    vec![SeqInput::prompt(t.clone())],
+                    0,
+                    &mut Hooks::none(),
+                )
+                .unwrap()
             })
         });
     }
@@ -111,15 +117,20 @@ fn benches(c: &mut Criterion) {
     let t = tokens(128, 2);
     g.bench_function("prefill_128_no_capture", |b| {
         b.iter(|| {
-            m.prefill(vec![SeqInput::prompt(t.clone())], 0, &mut Hooks::none())
-                .unwrap()
+            masteer_models::Session::prefill(
+                m,
+                vec![SeqInput::prompt(t.clone())],
+                0,
+                &mut Hooks::none(),
+            )
+            .unwrap()
         })
     });
     g.bench_function("prefill_128_capture_all_resid_post", |b| {
         let points: Vec<HookPoint> = (0..30).map(HookPoint::resid_post).collect();
         b.iter(|| {
             let mut hooks = Hooks::capture(CaptureSpec::new(points.clone(), Positions::All));
-            m.prefill(vec![SeqInput::prompt(t.clone())], 0, &mut hooks)
+            masteer_models::Session::prefill(m, vec![SeqInput::prompt(t.clone())], 0, &mut hooks)
                 .unwrap();
             hooks.captures
         })

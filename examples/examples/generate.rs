@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use masteer_models::backend::{default_device, DefaultBackend};
-use masteer_models::generate::GenerateOptions;
+use masteer_models::GenerateOptions;
 use masteer_models::{ChatMessage, Hooks, LoadedModel, SeqInput};
 
 #[derive(Parser, Debug)]
@@ -104,7 +104,7 @@ fn main() -> anyhow::Result<()> {
     let mut printed = 0usize;
     let mut stdout = std::io::stdout();
     let started = std::time::Instant::now();
-    let (gens, _) = lm.generate(
+    let (gens, _) = lm.generate_tokens(
         vec![SeqInput::prompt(ids)],
         &opts,
         &mut hooks,

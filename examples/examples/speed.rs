@@ -41,8 +41,13 @@ fn main() -> anyhow::Result<()> {
     for n in [128usize, 512].into_iter().filter(|_| on("prefill")) {
         let t = best(&mut || {
             let s = Instant::now();
-            m.prefill(vec![SeqInput::prompt(tokens(n, 1))], 0, &mut Hooks::none())
-                .unwrap();
+            masteer_models::Session::prefill(
+                m,
+                vec![SeqInput::prompt(tokens(n, 1))],
+                0,
+                &mut Hooks::none(),
+            )
+            .unwrap();
             s.elapsed().as_secs_f64()
         });
         println!("prefill {n:>4}: {:7.1} tok/s", n as f64 / t);
@@ -51,11 +56,12 @@ fn main() -> anyhow::Result<()> {
         let inputs: Vec<SeqInput> = (0..batch)
             .map(|i| SeqInput::prompt(tokens(16, i as u32)).with_plan(plan.clone()))
             .collect();
-        let (mut session, _) = m.prefill(inputs, steps, &mut Hooks::none()).unwrap();
+        let (mut session, _) =
+            masteer_models::Session::prefill(m, inputs, steps, &mut Hooks::none()).unwrap();
         let next: Vec<u32> = (0..batch as u32).map(|i| 500 + i).collect();
         let s = Instant::now();
         for _ in 0..steps {
-            let h = m.step(&mut session, &next, &mut Hooks::none()).unwrap();
+            let h = session.step(m, &next, &mut Hooks::none()).unwrap();
             let [b, _, w] = h.dims();
             let _ = m.logits(h.reshape([b, w])).into_data();
         }

@@ -195,7 +195,7 @@ crate::run_on_device!(
         // The probe prompt, unsteered and steered.
         let probe = vec![ChatMessage::user(args.probe.clone())];
         let opts = GenerateOptions::greedy(48);
-        let (plain, _) = lm.generate(
+        let (plain, _) = lm.generate_tokens(
             vec![SeqInput::prompt(lm.encode_chat(&probe)?)],
             &opts,
             &mut Hooks::none(),
@@ -216,7 +216,7 @@ crate::run_on_device!(
             reply.trim()
         );
         if let Some(best) = library.strategies.first() {
-            let (forced, _) = lm.generate(
+            let (forced, _) = lm.generate_tokens(
                 vec![SeqInput::prompt(lm.encode_chat(&probe)?).with_plan(Some(best.plan()))],
                 &opts,
                 &mut Hooks::none(),

@@ -164,7 +164,8 @@ fn read_forked<B: Backend>(
             SeqInput::prompt(t)
         })
         .collect();
-    let (session, _) = lm.model.prefill(inputs, rest, &mut Hooks::none())?;
+    let (session, _) =
+        masteer_models::Session::prefill(&lm.model, inputs, rest, &mut Hooks::none())?;
     let read = |positive: bool, mut s: masteer_models::Session<B>| -> Result<Rows> {
         let answer = |i: usize| if positive { &toks[i].1 } else { &toks[i].2 };
         for step in 0..rest {
@@ -172,10 +173,10 @@ fn read_forked<B: Backend>(
                 .map(|i| answer(i)[forks[i] + step])
                 .collect();
             if step + 1 < rest {
-                lm.model.step(&mut s, &ids, &mut Hooks::none())?;
+                s.step(&lm.model, &ids, &mut Hooks::none())?;
             } else {
                 let mut hooks = Hooks::capture(CaptureSpec::new(points.to_vec(), Positions::All));
-                lm.model.step(&mut s, &ids, &mut hooks)?;
+                s.step(&lm.model, &ids, &mut hooks)?;
                 return points
                     .iter()
                     .map(|&p| Ok(hooks.captures.require(p)?))
@@ -209,7 +210,7 @@ fn read_full<B: Backend>(
         points.to_vec(),
         Positions::LastPromptToken,
     ));
-    lm.model.prefill(inputs, 0, &mut hooks)?;
+    masteer_models::Session::prefill(&lm.model, inputs, 0, &mut hooks)?;
     let mut pos = Vec::with_capacity(points.len());
     let mut neg = Vec::with_capacity(points.len());
     for &p in points {

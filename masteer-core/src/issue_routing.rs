@@ -59,8 +59,7 @@ fn mean_state<B: Backend>(lm: &LoadedModel<B>, text: &str, layer: usize) -> Resu
     }
     let point = HookPoint::resid_post(layer);
     let mut hooks = Hooks::capture(CaptureSpec::new(vec![point], Positions::All));
-    lm.model
-        .prefill(vec![SeqInput::prompt(ids)], 0, &mut hooks)?;
+    masteer_models::Session::prefill(&lm.model, vec![SeqInput::prompt(ids)], 0, &mut hooks)?;
     let a = hooks.captures.require(point)?;
     // The first token's state has a norm far above the rest (an attention sink); pool
     // over the others.

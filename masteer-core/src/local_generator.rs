@@ -42,7 +42,7 @@ impl<B: Backend> TextGenerator for LocalGenerator<'_, B> {
         };
         let (gens, _) = self
             .lm
-            .generate(
+            .generate_tokens(
                 vec![SeqInput::prompt(ids)],
                 &g,
                 &mut Hooks::none(),

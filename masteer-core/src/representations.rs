@@ -41,7 +41,7 @@ pub fn prompt_representations<B: Backend>(
             points.to_vec(),
             Positions::LastPromptToken,
         ));
-        lm.model.prefill(inputs, 0, &mut hooks)?;
+        masteer_models::Session::prefill(&lm.model, inputs, 0, &mut hooks)?;
         for p in points {
             let a = hooks.captures.require(*p)?;
             if let Some(v) = out.get_mut(p) {

@@ -157,7 +157,8 @@ fn adaptive(
         .map(|p| SeqInput::prompt(p.clone()))
         .collect();
     let pos: Vec<Vec<usize>> = prompts.iter().map(|p| vec![p.len() - 1]).collect();
-    let logits = lm.model.logits_at(inputs, &pos, &mut hooks).unwrap();
+    let logits =
+        masteer_models::generation::logits_at(&lm.model, inputs, &pos, &mut hooks).unwrap();
     drop(hooks);
     (
         logits.into_iter().map(|mut v| v.remove(0)).collect(),
@@ -225,16 +226,16 @@ fn single_pass_equals_match_then_steer() {
         vec![point],
         Positions::LastPromptToken,
     ));
-    lm.model
-        .prefill(
-            prompts
-                .iter()
-                .map(|p| SeqInput::prompt(p.clone()))
-                .collect(),
-            0,
-            &mut hooks,
-        )
-        .unwrap();
+    masteer_models::Session::prefill(
+        &lm.model,
+        prompts
+            .iter()
+            .map(|p| SeqInput::prompt(p.clone()))
+            .collect(),
+        0,
+        &mut hooks,
+    )
+    .unwrap();
     let reps = hooks.captures.require(point).unwrap();
     let matched = anchors.decide_batch(reps.view()).unwrap();
     let inputs: Vec<SeqInput> = prompts
@@ -245,21 +246,18 @@ fn single_pass_equals_match_then_steer() {
         })
         .collect();
     let pos: Vec<Vec<usize>> = prompts.iter().map(|p| vec![p.len() - 1]).collect();
-    let two_pass = lm
-        .model
-        .logits_at(inputs, &pos, &mut Hooks::none())
-        .unwrap();
-    let unsteered = lm
-        .model
-        .logits_at(
-            prompts
-                .iter()
-                .map(|p| SeqInput::prompt(p.clone()))
-                .collect(),
-            &pos,
-            &mut Hooks::none(),
-        )
-        .unwrap();
+    let two_pass =
+        masteer_models::generation::logits_at(&lm.model, inputs, &pos, &mut Hooks::none()).unwrap();
+    let unsteered = masteer_models::generation::logits_at(
+        &lm.model,
+        prompts
+            .iter()
+            .map(|p| SeqInput::prompt(p.clone()))
+            .collect(),
+        &pos,
+        &mut Hooks::none(),
+    )
+    .unwrap();
     for i in 0..prompts.len() {
         assert_eq!(matched[i].strategy, decisions[i].strategy);
         let d = max_diff(&one_pass[i], &two_pass[i][0]);
@@ -286,14 +284,13 @@ fn unsteered_decision_is_bit_identical_to_the_unsteered_model() {
     let p = prompt_ids("What should I see in Rome?");
     let (logits, decisions) = adaptive(&strategies, &anchors, point, std::slice::from_ref(&p));
     assert_eq!(decisions[0].strategy, None);
-    let plain = lm
-        .model
-        .logits_at(
-            vec![SeqInput::prompt(p.clone())],
-            &[vec![p.len() - 1]],
-            &mut Hooks::none(),
-        )
-        .unwrap();
+    let plain = masteer_models::generation::logits_at(
+        &lm.model,
+        vec![SeqInput::prompt(p.clone())],
+        &[vec![p.len() - 1]],
+        &mut Hooks::none(),
+    )
+    .unwrap();
     assert!(logits[0] == plain[0][0], "logits differ");
 }
 
@@ -306,7 +303,7 @@ fn adaptive_generation_keeps_each_sequence_plan_in_every_decode_step() {
     let mut decider = AdaptiveDecider::new(&anchors, &strategies, point);
     let mut hooks = Hooks::none().with_decider(&mut decider);
     let (gens, _) = lm
-        .generate(
+        .generate_tokens(
             prompts
                 .iter()
                 .map(|p| SeqInput::prompt(p.clone()))
@@ -321,7 +318,7 @@ fn adaptive_generation_keeps_each_sequence_plan_in_every_decode_step() {
     for (i, p) in prompts.iter().enumerate() {
         let plan = decisions[i].strategy.map(|k| strategies[k].plan());
         let (fixed, _) = lm
-            .generate(
+            .generate_tokens(
                 vec![SeqInput::prompt(p.clone()).with_plan(plan)],
                 &opts,
                 &mut Hooks::none(),

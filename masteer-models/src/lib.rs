@@ -25,30 +25,28 @@
 pub mod backend;
 pub mod chat;
 pub mod config;
-pub mod continuous;
 pub use masteer_types::fsutil;
 pub mod embedded;
 pub mod error;
-pub mod generate;
+pub mod generation;
 pub mod gguf;
 pub mod hooks;
 pub mod loader;
 pub mod model;
-pub mod sampling;
-pub mod scoring;
 pub mod tokenizer;
 pub mod weights;
 
 pub use chat::{ChatMessage, ChatTemplate};
 pub use config::{LlamaConfig, RopeScaling};
-pub use continuous::{BatchEvent, ContinuousBatch};
 pub use error::{ModelError, Result};
-pub use generate::{GenerateOptions, Generation, Reply, Steering, StopReason};
+pub use generation::{
+    BatchEvent, ContinuationScore, ContinuousBatch, GenerateOptions, Generation, Hooks, Reply,
+    Sampler, ScoreRequest, SeqInput, Session, Steering, StopReason,
+};
 pub use hooks::{
     CaptureRow, CaptureSpec, Captures, Decider, FnDecider, HookPoint, Intervention,
     InterventionPlan, Operation, Positions, Site,
 };
 pub use loader::{LoadedModel, ModelSource};
-pub use model::{Hooks, Llama, SeqInput, Session};
-pub use sampling::Sampler;
+pub use model::{ForwardState, Kernels, Llama};
 pub use tokenizer::Tokenizer;

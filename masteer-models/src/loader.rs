@@ -8,9 +8,11 @@ use burn::tensor::backend::Backend;
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
-use crate::generate::{GenerateOptions, Generation, Reply, Steering};
+use crate::generation::{
+    self, GenerateOptions, Generation, Hooks, Reply, SeqInput, Session, Steering,
+};
 use crate::gguf::GgufFile;
-use crate::model::{Hooks, Llama, SeqInput};
+use crate::model::Llama;
 use crate::tokenizer::Tokenizer;
 use crate::weights::{GgufWeights, SafetensorsWeights};
 
@@ -173,7 +175,7 @@ impl<B: Backend> LoadedModel<B> {
             }
             Steering::Adaptive(decider) => hooks = hooks.with_decider(decider),
         }
-        let (gens, _) = self.generate(inputs, opts, &mut hooks, on_token)?;
+        let (gens, _) = self.generate_tokens(inputs, opts, &mut hooks, on_token)?;
         gens.into_iter()
             .map(|g| {
                 Ok(Reply {
@@ -184,16 +186,24 @@ impl<B: Backend> LoadedModel<B> {
             .collect()
     }
 
-    /// Generate with the model's stop ids.
-    pub fn generate(
+    /// The token-level layer under [`generate_chat`](Self::generate_chat): generate
+    /// from token ids with the model's stop ids and explicit hooks (captures, plans,
+    /// a decider), returning the tokens and the session that holds their cache.
+    pub fn generate_tokens(
         &self,
         inputs: Vec<SeqInput>,
         opts: &GenerateOptions,
         hooks: &mut Hooks<'_>,
         on_token: &mut dyn FnMut(usize, u32),
-    ) -> Result<(Vec<Generation>, crate::model::Session<B>)> {
-        self.model
-            .generate(inputs, opts, self.tokenizer.eos_ids(), hooks, on_token)
+    ) -> Result<(Vec<Generation>, Session<B>)> {
+        generation::generate(
+            &self.model,
+            inputs,
+            opts,
+            self.tokenizer.eos_ids(),
+            hooks,
+            on_token,
+        )
     }
 
     /// Text of a generation, special tokens removed.

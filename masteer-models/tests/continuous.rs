@@ -32,7 +32,7 @@ fn plan(seed: u32) -> InterventionPlan {
 fn alone(input: SeqInput, opts: &GenerateOptions) -> Vec<u32> {
     let lm = model();
     let (g, _) = lm
-        .generate(vec![input], opts, &mut Hooks::none(), &mut |_, _| {})
+        .generate_tokens(vec![input], opts, &mut Hooks::none(), &mut |_, _| {})
         .unwrap();
     g.into_iter().next().unwrap().tokens
 }

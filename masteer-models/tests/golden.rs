@@ -60,15 +60,14 @@ fn logits_match_llama_cpp_f32() {
         assert_eq!(m.tokenizer.encode(prompt).unwrap(), ids, "prompt ids");
         let n = ids.len();
         let positions: Vec<usize> = (0..n).collect();
-        let logits = m
-            .model
-            .logits_at(
-                vec![SeqInput::prompt(ids.clone())],
-                &[positions],
-                &mut Hooks::none(),
-            )
-            .unwrap()
-            .remove(0);
+        let logits = masteer_models::generation::logits_at(
+            &m.model,
+            vec![SeqInput::prompt(ids.clone())],
+            &[positions],
+            &mut Hooks::none(),
+        )
+        .unwrap()
+        .remove(0);
         let top20 = case["top20_per_position"].as_array().unwrap();
         for (pos, t) in top20.iter().enumerate() {
             let want_top: u32 = t["ids"][0].as_u64().unwrap() as u32;
@@ -137,7 +136,7 @@ fn greedy_continuations_match_llama_cpp() {
         );
         let opts = GenerateOptions::greedy(want.len());
         let (gens, _) = m
-            .generate(
+            .generate_tokens(
                 vec![SeqInput::prompt(prompt_ids)],
                 &opts,
                 &mut Hooks::none(),

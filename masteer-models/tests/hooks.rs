@@ -6,7 +6,7 @@ mod common;
 use common::model;
 use masteer_models::backend::Cpu;
 use masteer_models::{
-    CaptureSpec, ChatMessage, FnDecider, HookPoint, Hooks, Intervention, InterventionPlan,
+    CaptureSpec, ChatMessage, FnDecider, HookPoint, Hooks, Intervention, InterventionPlan, Kernels,
     ModelError, Operation, Positions, SeqInput, Site,
 };
 
@@ -44,9 +44,7 @@ fn add_plan(layers: Vec<usize>, positions: Positions, coef: f32, seed: u64) -> I
 
 fn last_logits(inputs: Vec<SeqInput>) -> Vec<Vec<f32>> {
     let pos: Vec<Vec<usize>> = inputs.iter().map(|s| vec![s.tokens.len() - 1]).collect();
-    model()
-        .model
-        .logits_at(inputs, &pos, &mut Hooks::none())
+    masteer_models::generation::logits_at(&model().model, inputs, &pos, &mut Hooks::none())
         .unwrap()
         .into_iter()
         .map(|mut v| v.remove(0))
@@ -108,10 +106,13 @@ fn resid_post_equals_next_resid_pre() {
         .flat_map(|l| [HookPoint::resid_pre(l), HookPoint::resid_post(l)])
         .collect();
     let mut hooks = Hooks::capture(CaptureSpec::new(points, Positions::All));
-    model()
-        .model
-        .prefill(vec![SeqInput::prompt(p.clone())], 0, &mut hooks)
-        .unwrap();
+    masteer_models::Session::prefill(
+        &model().model,
+        vec![SeqInput::prompt(p.clone())],
+        0,
+        &mut hooks,
+    )
+    .unwrap();
     let caps = hooks.captures;
     assert_eq!(caps.rows().len(), p.len());
     for l in 0..29 {
@@ -131,9 +132,7 @@ fn resid_post_equals_next_resid_pre() {
         ],
         Positions::LastPromptToken,
     ));
-    model()
-        .model
-        .prefill(vec![SeqInput::prompt(p)], 0, &mut hooks)
+    masteer_models::Session::prefill(&model().model, vec![SeqInput::prompt(p)], 0, &mut hooks)
         .unwrap();
     let c = &hooks.captures;
     assert_eq!(c.rows().len(), 1);
@@ -184,7 +183,8 @@ fn cached_run(inputs: Vec<SeqInput>, steps: usize) -> (Vec<Vec<u32>>, Vec<Vec<Ve
     let m = &model().model;
     let b = inputs.len();
     let mut hooks = Hooks::none();
-    let (mut session, hidden) = m.prefill(inputs, steps, &mut hooks).unwrap();
+    let (mut session, hidden) =
+        masteer_models::Session::prefill(m, inputs, steps, &mut hooks).unwrap();
     let mut all_logits = vec![Vec::new(); b];
     let mut tokens = vec![Vec::new(); b];
     let mut hidden = hidden;
@@ -200,7 +200,7 @@ fn cached_run(inputs: Vec<SeqInput>, steps: usize) -> (Vec<Vec<u32>>, Vec<Vec<Ve
             tokens[i].push(id);
             next.push(id);
         }
-        hidden = m.step(&mut session, &next, &mut hooks).unwrap();
+        hidden = session.step(m, &next, &mut hooks).unwrap();
     }
     (tokens, all_logits)
 }
@@ -250,19 +250,18 @@ fn cached_steering_equals_recomputation_for_every_position_kind() {
         let mut full = p.clone();
         full.extend_from_slice(&tokens[0][..steps - 1]);
         let positions: Vec<usize> = (n - 1..n - 1 + steps).collect();
-        let recomputed = model()
-            .model
-            .logits_at(
-                vec![SeqInput {
-                    tokens: full,
-                    prompt_len: n,
-                    plan: Some(plan),
-                }],
-                &[positions],
-                &mut Hooks::none(),
-            )
-            .unwrap()
-            .remove(0);
+        let recomputed = masteer_models::generation::logits_at(
+            &model().model,
+            vec![SeqInput {
+                tokens: full,
+                prompt_len: n,
+                plan: Some(plan),
+            }],
+            &[positions],
+            &mut Hooks::none(),
+        )
+        .unwrap()
+        .remove(0);
         for s in 0..steps {
             let d = max_abs_diff(&cached[0][s], &recomputed[s]);
             assert!(d <= 1e-4, "{pos:?}, step {s}: max |Δ| {d}");
@@ -287,19 +286,18 @@ fn cached_batch_with_padding_equals_recomputation() {
         let n = p.len();
         let mut full = p.clone();
         full.extend_from_slice(&tokens[i][..steps - 1]);
-        let rec = model()
-            .model
-            .logits_at(
-                vec![SeqInput {
-                    tokens: full,
-                    prompt_len: n,
-                    plan,
-                }],
-                &[(n - 1..n - 1 + steps).collect()],
-                &mut Hooks::none(),
-            )
-            .unwrap()
-            .remove(0);
+        let rec = masteer_models::generation::logits_at(
+            &model().model,
+            vec![SeqInput {
+                tokens: full,
+                prompt_len: n,
+                plan,
+            }],
+            &[(n - 1..n - 1 + steps).collect()],
+            &mut Hooks::none(),
+        )
+        .unwrap()
+        .remove(0);
         for s in 0..steps {
             let d = max_abs_diff(&cached[i][s], &rec[s]);
             assert!(d <= 1e-4, "sequence {i}, step {s}: max |Δ| {d}");
@@ -315,14 +313,13 @@ fn operations_do_what_they_say() {
     let point = HookPoint::resid_post(layer);
     let capture = |plan: Option<InterventionPlan>| {
         let mut hooks = Hooks::capture(CaptureSpec::new(vec![point], Positions::All));
-        model()
-            .model
-            .prefill(
-                vec![SeqInput::prompt(p.clone()).with_plan(plan)],
-                0,
-                &mut hooks,
-            )
-            .unwrap();
+        masteer_models::Session::prefill(
+            &model().model,
+            vec![SeqInput::prompt(p.clone()).with_plan(plan)],
+            0,
+            &mut hooks,
+        )
+        .unwrap();
         hooks.captures.get(point).unwrap()
     };
     let base = capture(None);
@@ -428,13 +425,14 @@ fn decider_steers_later_layers_in_one_pass_like_two_passes() {
         .collect();
     let pos: Vec<Vec<usize>> = prompts.iter().map(|p| vec![p.len() - 1]).collect();
     let mut hooks = Hooks::none().with_decider(&mut decider);
-    let one_pass = m.logits_at(inputs, &pos, &mut hooks).unwrap();
+    let one_pass = masteer_models::generation::logits_at(m, inputs, &pos, &mut hooks).unwrap();
     drop(hooks);
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].shape(), &[2, 576]);
     // Two passes: read the anchor, then run with the chosen plans.
     let mut hooks = Hooks::capture(CaptureSpec::new(vec![anchor], Positions::LastPromptToken));
-    m.prefill(
+    masteer_models::Session::prefill(
+        m,
         prompts
             .iter()
             .map(|p| SeqInput::prompt(p.clone()))
@@ -451,7 +449,8 @@ fn decider_steers_later_layers_in_one_pass_like_two_passes() {
         .zip(plans)
         .map(|(p, pl)| SeqInput::prompt(p.clone()).with_plan(pl))
         .collect();
-    let two_pass = m.logits_at(inputs, &pos, &mut Hooks::none()).unwrap();
+    let two_pass =
+        masteer_models::generation::logits_at(m, inputs, &pos, &mut Hooks::none()).unwrap();
     for i in 0..2 {
         let d = max_abs_diff(&one_pass[i][0], &two_pass[i][0]);
         assert!(d <= 1e-4, "sequence {i}: {d}");
@@ -485,9 +484,9 @@ fn decider_may_not_act_before_its_point() {
         },
     );
     let mut hooks = Hooks::none().with_decider(&mut decider);
-    let err = m
-        .prefill(vec![SeqInput::prompt(prompt("Hi"))], 0, &mut hooks)
-        .unwrap_err();
+    let err =
+        masteer_models::Session::prefill(m, vec![SeqInput::prompt(prompt("Hi"))], 0, &mut hooks)
+            .unwrap_err();
     assert!(matches!(err, ModelError::Decider { .. }), "{err}");
 }
 
@@ -496,7 +495,8 @@ fn bad_interventions_and_inputs_are_typed_errors() {
     let m = &model().model;
     let p = prompt("Hi");
     let run = |plan: InterventionPlan| {
-        m.prefill(
+        masteer_models::Session::prefill(
+            m,
             vec![SeqInput::prompt(p.clone()).with_plan(Some(plan))],
             0,
             &mut Hooks::none(),
@@ -549,27 +549,35 @@ fn bad_interventions_and_inputs_are_typed_errors() {
     )))
     .unwrap_err();
     assert!(e.to_string().contains("zero vector"), "{e}");
-    let e = m
-        .prefill(
-            vec![SeqInput::prompt(vec![1, 49152])],
-            0,
-            &mut Hooks::none(),
-        )
-        .unwrap_err();
+    let e = masteer_models::Session::prefill(
+        m,
+        vec![SeqInput::prompt(vec![1, 49152])],
+        0,
+        &mut Hooks::none(),
+    )
+    .unwrap_err();
     assert!(
         matches!(e, ModelError::TokenOutOfRange { id: 49152, .. }),
         "{e}"
     );
-    let e = m.prefill(Vec::new(), 0, &mut Hooks::none()).unwrap_err();
+    let e = masteer_models::Session::prefill(m, Vec::new(), 0, &mut Hooks::none()).unwrap_err();
     assert!(matches!(e, ModelError::InvalidInput(_)), "{e}");
-    let e = m
-        .prefill(vec![SeqInput::prompt(Vec::new())], 0, &mut Hooks::none())
-        .unwrap_err();
+    let e = masteer_models::Session::prefill(
+        m,
+        vec![SeqInput::prompt(Vec::new())],
+        0,
+        &mut Hooks::none(),
+    )
+    .unwrap_err();
     assert!(matches!(e, ModelError::InvalidInput(_)), "{e}");
-    let (mut s, _) = m
-        .prefill(vec![SeqInput::prompt(p.clone())], 2, &mut Hooks::none())
-        .unwrap();
-    let e = m.step(&mut s, &[1, 2], &mut Hooks::none()).unwrap_err();
+    let (mut s, _) = masteer_models::Session::prefill(
+        m,
+        vec![SeqInput::prompt(p.clone())],
+        2,
+        &mut Hooks::none(),
+    )
+    .unwrap();
+    let e = s.step(m, &[1, 2], &mut Hooks::none()).unwrap_err();
     assert!(matches!(e, ModelError::InvalidInput(_)), "{e}");
 }
 
@@ -582,7 +590,7 @@ fn steered_generation_changes_text_and_is_deterministic() {
     let run = |plan: Option<InterventionPlan>| {
         let mut streamed = Vec::new();
         let (g, _) = lm
-            .generate(
+            .generate_tokens(
                 vec![SeqInput::prompt(p.clone()).with_plan(plan)],
                 &opts,
                 &mut Hooks::none(),
@@ -605,12 +613,13 @@ fn steered_generation_changes_text_and_is_deterministic() {
 #[test]
 fn cpu_kernels_equal_the_generic_burn_path() {
     let fast = &model().model;
-    assert!(
-        fast.cpu_kernels(),
+    assert_eq!(
+        fast.kernels(),
+        Kernels::Fused,
         "the CPU backend runs the fused kernels by default"
     );
-    let generic = fast.clone().with_cpu_kernels(false);
-    assert!(!generic.cpu_kernels());
+    let generic = fast.clone().with_kernels(Kernels::Generic);
+    assert_eq!(generic.kernels(), Kernels::Generic);
     let prompts = [
         prompt("Hi"),
         prompt("Name three rivers in Europe and one in Africa."),
@@ -632,7 +641,8 @@ fn cpu_kernels_equal_the_generic_burn_path() {
             .map(|(p, pl)| SeqInput::prompt(p.clone()).with_plan(pl.clone()))
             .collect();
         let mut hooks = Hooks::none();
-        let (mut session, hidden) = m.prefill(inputs, 4, &mut hooks).unwrap();
+        let (mut session, hidden) =
+            masteer_models::Session::prefill(m, inputs, 4, &mut hooks).unwrap();
         let mut all = Vec::new();
         let mut hidden = hidden;
         for step in 0..4 {
@@ -643,8 +653,8 @@ fn cpu_kernels_equal_the_generic_burn_path() {
                 .into_vec::<f32>()
                 .unwrap();
             all.push(logits);
-            hidden = m
-                .step(&mut session, &[100 + step, 200 + step], &mut hooks)
+            hidden = session
+                .step(m, &[100 + step, 200 + step], &mut hooks)
                 .unwrap();
         }
         all

@@ -127,16 +127,15 @@ fn k_quant_files_match_llama_cpp() {
         }
         let lm: LoadedModel<Cpu> = LoadedModel::load(path, &device).expect("load a K-quant file");
         let n = ids.len();
-        let got = lm
-            .model
-            .logits_at(
-                vec![SeqInput::prompt(ids.clone())],
-                &[vec![n - 1]],
-                &mut Hooks::none(),
-            )
-            .unwrap()
-            .remove(0)
-            .remove(0);
+        let got = masteer_models::generation::logits_at(
+            &lm.model,
+            vec![SeqInput::prompt(ids.clone())],
+            &[vec![n - 1]],
+            &mut Hooks::none(),
+        )
+        .unwrap()
+        .remove(0)
+        .remove(0);
         let want: Vec<f32> = r["last_logits"]
             .as_array()
             .unwrap()

@@ -54,7 +54,8 @@ fn tiny_weights() -> std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)> 
 
 fn last_logits(m: &Llama<Cpu>, tokens: Vec<u32>) -> Vec<f32> {
     let n = tokens.len();
-    m.logits_at(
+    masteer_models::generation::logits_at(
+        m,
         vec![SeqInput::prompt(tokens)],
         &[vec![n - 1]],
         &mut Hooks::none(),
@@ -129,7 +130,10 @@ fn hf_folder_and_gguf_of_the_same_weights_agree() {
             .fold(0f32, f32::max);
         assert!(d <= tol, "{dtype:?} in {shards} shard(s): max |Δ| {d}");
         // The generic path agrees with the CPU kernels on this model too.
-        let generic = lm.model.clone().with_cpu_kernels(false);
+        let generic = lm
+            .model
+            .clone()
+            .with_kernels(masteer_models::Kernels::Generic);
         let g = last_logits(&generic, tokens.clone());
         let d = got
             .iter()

@@ -301,8 +301,7 @@ fn check_loads(gguf: &[u8]) {
     let model =
         Llama::<Cpu>::load(config, &weights, &Default::default()).expect("micro model loads");
     let n = ids.len();
-    let logits = model
-        .logits_at(
+    let logits = masteer_models::generation::logits_at(&model, 
             vec![SeqInput::prompt(ids.clone())],
             &[vec![n - 1]],
             &mut Hooks::none(),

@@ -40,12 +40,18 @@ pub fn logits_at<B: Backend>(
     match steering.decider()? {
         Some(mut decider) => {
             let mut hooks = Hooks::none().with_decider(&mut decider);
-            let l = lm.model.logits_at(inputs, positions, &mut hooks)?;
+            let l =
+                masteer_models::generation::logits_at(&lm.model, inputs, positions, &mut hooks)?;
             drop(hooks);
             Ok((l, decider.into_decisions().into_iter().map(Some).collect()))
         }
         None => Ok((
-            lm.model.logits_at(inputs, positions, &mut Hooks::none())?,
+            masteer_models::generation::logits_at(
+                &lm.model,
+                inputs,
+                positions,
+                &mut Hooks::none(),
+            )?,
             vec![None; n],
         )),
     }

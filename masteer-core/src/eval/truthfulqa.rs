@@ -4,7 +4,7 @@
 
 use burn::tensor::backend::Backend;
 use masteer_datagen::formats::truthfulqa::McQuestion;
-use masteer_models::scoring::ScoreRequest;
+use masteer_models::ScoreRequest;
 use masteer_models::{ChatMessage, Hooks, LoadedModel};
 
 use super::Steering;
@@ -39,9 +39,9 @@ fn choice_logprobs<B: Backend>(
     let scores = match steering.decider()? {
         Some(mut decider) => {
             let mut hooks = Hooks::none().with_decider(&mut decider);
-            lm.model.score(&requests, &mut hooks)?
+            masteer_models::generation::score(&lm.model, &requests, &mut hooks)?
         }
-        None => lm.model.score(&requests, &mut Hooks::none())?,
+        None => masteer_models::generation::score(&lm.model, &requests, &mut Hooks::none())?,
     };
     Ok(scores.iter().map(|s| s.total() as f64).collect())
 }

@@ -7,12 +7,12 @@ use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor};
 use masteer_types::HookPoint;
 
+use super::forward_state::ForwardState;
 use super::kv_cache::KvCache;
 use super::linear::Linear;
 use super::rope::Rope;
 use crate::config::LlamaConfig;
 use crate::error::Result;
-use crate::hooks::apply::{ForwardCtx, HookState};
 
 /// Attention of one block: fused Q/K/V projection and output projection.
 #[derive(Clone, Debug)]
@@ -34,16 +34,12 @@ pub(crate) struct GenericInputs<B: Backend> {
     pub mask: Tensor<B, 4, Bool>,
 }
 
-/// Per-call inputs shared by every block.
+/// Per-call inputs shared by every block (computed once from the call's positions).
 #[cfg_attr(not(feature = "cpu"), allow(dead_code))] // used by the CPU kernels only
 pub(crate) struct AttnInputs<'a, B: Backend> {
-    /// Use the fused CPU kernels (flex backend only).
-    pub cpu_kernels: bool,
     /// RoPE tables on the host, `[batch·cols, head_dim/2]` each.
     pub cos_host: &'a [f32],
     pub sin_host: &'a [f32],
-    /// Padding columns at the start of each sequence in the cache.
-    pub pads: &'a [usize],
     /// Present when the generic path runs.
     pub generic: Option<GenericInputs<B>>,
 }
@@ -60,33 +56,24 @@ impl<B: Backend> Attention<B> {
         }
     }
 
-    /// Attention output for `x` (`[batch, cols, width]`, already normalised).
-    #[allow(clippy::too_many_arguments)]
+    /// Attention output for `x` (`[batch, cols, width]`, already normalised) of block
+    /// `layer`, with the cache, hooks and kernels of `state`.
     pub(crate) fn forward(
         &self,
         x: Tensor<B, 3>,
         layer: usize,
         inputs: &AttnInputs<'_, B>,
-        cache: &mut KvCache<B>,
-        hooks: &mut HookState<'_>,
-        ctx: &ForwardCtx,
+        state: &mut ForwardState<'_, B>,
         cfg: &LlamaConfig,
     ) -> Result<Tensor<B, 3>> {
-        let qkv = self.qkv.forward(x, inputs.cpu_kernels);
-        let mut heads = match &inputs.generic {
-            Some(g) => self.heads_generic(qkv, layer, g, cache),
-            None => self.heads_cpu(qkv, layer, inputs, cache),
+        let qkv = self.qkv.forward(x, state.kernels);
+        let heads = match &inputs.generic {
+            Some(g) => self.heads_generic(qkv, layer, g, state.cache),
+            None => self.heads_cpu(qkv, layer, inputs, state.pads, state.cache),
         };
-        let p = HookPoint::attn_heads(layer);
-        if hooks.wants(p) {
-            heads = hooks.run(p, heads, ctx, cfg)?;
-        }
-        let mut o = self.o.forward(heads, inputs.cpu_kernels);
-        let p = HookPoint::attn_out(layer);
-        if hooks.wants(p) {
-            o = hooks.run(p, o, ctx, cfg)?;
-        }
-        Ok(o)
+        let heads = state.hook(HookPoint::attn_heads(layer), heads, cfg)?;
+        let o = self.o.forward(heads, state.kernels);
+        state.hook(HookPoint::attn_out(layer), o, cfg)
     }
 
     /// Per-head outputs `[batch, cols, heads·head_dim]` with burn operations.
@@ -136,6 +123,7 @@ impl<B: Backend> Attention<B> {
         qkv: Tensor<B, 3>,
         layer: usize,
         inputs: &AttnInputs<'_, B>,
+        pads: &[usize],
         cache: &mut KvCache<B>,
     ) -> Tensor<B, 3> {
         use super::cpu;
@@ -173,7 +161,7 @@ impl<B: Backend> Attention<B> {
         let out = cpu::attention(
             qkv.storage::<f32>(),
             &shape,
-            inputs.pads,
+            pads,
             k.storage::<f32>(),
             v.storage::<f32>(),
         );
@@ -187,6 +175,7 @@ impl<B: Backend> Attention<B> {
         _: Tensor<B, 3>,
         _: usize,
         _: &AttnInputs<'_, B>,
+        _: &[usize],
         _: &mut KvCache<B>,
     ) -> Tensor<B, 3> {
         unreachable!("the CPU kernels are only selected when the cpu feature is on")

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::forward_state::Kernels;
 use crate::weights::StoredMatrix;
 
 /// Inputs with at most this many rows use the stored-format kernel on the CPU backend
@@ -36,24 +37,24 @@ impl<B: Backend> Linear<B> {
     }
 
     /// Apply to `x` of shape `[rows, in]`.
-    pub fn forward_2d(&self, x: Tensor<B, 2>, cpu_kernels: bool) -> Tensor<B, 2> {
+    pub fn forward_2d(&self, x: Tensor<B, 2>, kernels: Kernels) -> Tensor<B, 2> {
         let [m, _] = x.dims();
         #[cfg(feature = "cpu")]
-        if cpu_kernels && m <= SMALL_ROWS {
+        if kernels.fused() && m <= SMALL_ROWS {
             if let Some(w) = &self.stored {
                 let xs = super::cpu::host_f32(x);
                 let y = super::cpu::matmul_stored(xs.storage::<f32>(), m, w);
                 return super::cpu::tensor_from_vec(y, [m, w.rows]);
             }
         }
-        let _ = (cpu_kernels, m);
+        let _ = (kernels, m);
         x.matmul(self.weight.clone().transpose())
     }
 
     /// Apply to `x` of shape `[batch, seq, in]`; the product runs as one 2-D matmul.
-    pub fn forward(&self, x: Tensor<B, 3>, cpu_kernels: bool) -> Tensor<B, 3> {
+    pub fn forward(&self, x: Tensor<B, 3>, kernels: Kernels) -> Tensor<B, 3> {
         let [b, t, k] = x.dims();
-        let y = self.forward_2d(x.reshape([b * t, k]), cpu_kernels);
+        let y = self.forward_2d(x.reshape([b * t, k]), kernels);
         let n = y.dims()[1];
         y.reshape([b, t, n])
     }

@@ -7,14 +7,13 @@ use burn::tensor::{Bool, Int, Tensor, TensorData};
 use masteer_types::HookPoint;
 
 use super::attention::{Attention, AttnInputs, GenericInputs};
-use super::kv_cache::KvCache;
+use super::forward_state::{ForwardState, Kernels};
 use super::linear::Linear;
 use super::mlp::Mlp;
 use super::rmsnorm::RmsNorm;
 use super::rope::Rope;
 use crate::config::LlamaConfig;
 use crate::error::{ModelError, Result};
-use crate::hooks::apply::{ForwardCtx, HookState};
 use crate::weights::{HostTensor, StoredMatrix, WeightSource};
 
 /// One decoder block.
@@ -37,8 +36,8 @@ pub struct Llama<B: Backend> {
     head: Linear<B>,
     rope: Rope,
     device: B::Device,
-    /// Whether the fused CPU kernels run (flex backend only).
-    cpu_kernels: bool,
+    /// The kernels new sessions run with ([`Kernels::best_for`] the backend unless set).
+    kernels: Kernels,
 }
 
 fn check_shape(name: &str, t: &HostTensor, expected: &[usize]) -> Result<()> {
@@ -158,21 +157,22 @@ impl<B: Backend> Llama<B> {
             norm,
             head,
             device: device.clone(),
-            cpu_kernels: cpu_kernels_available::<B>(),
+            kernels: Kernels::best_for::<B>(),
         })
     }
 
-    /// Turn the fused CPU kernels on or off (they are on by default on the CPU
-    /// backend; off, every backend runs the same burn operations). Cloning a model is
-    /// cheap: the weights are shared.
-    pub fn with_cpu_kernels(mut self, on: bool) -> Self {
-        self.cpu_kernels = on && cpu_kernels_available::<B>();
+    /// The same model running `kernels` in new sessions (fused CPU kernels are the
+    /// default on the CPU backend; generic ones run the same burn operations on every
+    /// backend, which tests compare against). Cloning a model is cheap: the weights are
+    /// shared.
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernels = kernels.available_for::<B>();
         self
     }
 
-    /// Whether the fused CPU kernels run.
-    pub fn cpu_kernels(&self) -> bool {
-        self.cpu_kernels
+    /// The kernels new sessions run with.
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
     }
 
     /// The hyperparameters.
@@ -185,20 +185,14 @@ impl<B: Backend> Llama<B> {
         &self.device
     }
 
-    /// Run the blocks on `tokens` (`batch · cols` ids, row-major) and return the
-    /// residual stream after the last block (`[batch, cols, width]`, before the final norm).
-    /// `pads[i]` is the number of padding columns at the start of sequence `i` in the cache.
-    pub(crate) fn forward_blocks(
-        &self,
-        tokens: &[u32],
-        ctx: &ForwardCtx,
-        pads: &[usize],
-        cache: &mut KvCache<B>,
-        hooks: &mut HookState<'_>,
-    ) -> Result<Tensor<B, 3>> {
-        let b = ctx.batch();
-        let t = ctx.cols;
-        if tokens.len() != b * t || pads.len() != b {
+    /// The forward pass: run every block on `tokens` (`batch · cols` ids, row-major)
+    /// with the cache, positions, hooks and kernels of `state`, and return the residual
+    /// stream after the last block (`[batch, cols, width]`, before the final norm).
+    /// A [`Session`](crate::generation::Session) builds the state and calls this.
+    pub fn forward(&self, tokens: &[u32], state: &mut ForwardState<'_, B>) -> Result<Tensor<B, 3>> {
+        let b = state.ctx.batch();
+        let t = state.ctx.cols;
+        if tokens.len() != b * t || state.pads.len() != b {
             return Err(ModelError::InvalidInput(format!(
                 "{} tokens for a batch of {b} × {t} columns",
                 tokens.len()
@@ -209,7 +203,7 @@ impl<B: Backend> Llama<B> {
             return Err(ModelError::TokenOutOfRange { id: bad, vocab });
         }
         let cfg = &self.config;
-        hooks.begin(ctx);
+        state.hooks.begin(&state.ctx);
 
         let ids: Vec<i64> = tokens.iter().map(|&x| x as i64).collect();
         let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
@@ -221,10 +215,10 @@ impl<B: Backend> Llama<B> {
 
         let positions: Vec<usize> = (0..b)
             .flat_map(|i| (0..t).map(move |c| (i, c)))
-            .map(|(i, c)| ctx.abs_pos(i, c).unwrap_or(0))
+            .map(|(i, c)| state.ctx.abs_pos(i, c).unwrap_or(0))
             .collect();
         let (cos_host, sin_host) = self.rope.host_tables(&positions);
-        let generic = if self.cpu_kernels {
+        let generic = if state.kernels.fused() {
             None
         } else {
             let (cos, sin) = Rope::tables::<B>(&cos_host, &sin_host, b, t, &self.device);
@@ -232,46 +226,30 @@ impl<B: Backend> Llama<B> {
             Some(GenericInputs {
                 cos,
                 sin,
-                mask: self.attention_mask(ctx, pads, cache.len(), group),
+                mask: self.attention_mask(&state.ctx, state.pads, state.cache.len(), group),
             })
         };
         let inputs = AttnInputs {
-            cpu_kernels: self.cpu_kernels,
             cos_host: &cos_host,
             sin_host: &sin_host,
-            pads,
             generic,
         };
 
         for (l, block) in self.blocks.iter().enumerate() {
-            let p = HookPoint::resid_pre(l);
-            if hooks.wants(p) {
-                x = hooks.run(p, x, ctx, cfg)?;
-            }
-            let a = block.attn.forward(
-                block.attn_norm.forward(x.clone()),
-                l,
-                &inputs,
-                cache,
-                hooks,
-                ctx,
-                cfg,
-            )?;
+            x = state.hook(HookPoint::resid_pre(l), x, cfg)?;
+            let a =
+                block
+                    .attn
+                    .forward(block.attn_norm.forward(x.clone()), l, &inputs, state, cfg)?;
             x = x + a;
-            let mut m = block
+            let m = block
                 .mlp
-                .forward(block.mlp_norm.forward(x.clone()), self.cpu_kernels);
-            let p = HookPoint::mlp_out(l);
-            if hooks.wants(p) {
-                m = hooks.run(p, m, ctx, cfg)?;
-            }
+                .forward(block.mlp_norm.forward(x.clone()), state.kernels);
+            let m = state.hook(HookPoint::mlp_out(l), m, cfg)?;
             x = x + m;
-            let p = HookPoint::resid_post(l);
-            if hooks.wants(p) {
-                x = hooks.run(p, x, ctx, cfg)?;
-            }
+            x = state.hook(HookPoint::resid_post(l), x, cfg)?;
         }
-        cache.advance(t);
+        state.cache.advance(t);
         Ok(x)
     }
 
@@ -281,7 +259,7 @@ impl<B: Backend> Llama<B> {
     /// only itself, so no softmax row is empty.
     fn attention_mask(
         &self,
-        ctx: &ForwardCtx,
+        ctx: &crate::hooks::apply::ForwardCtx,
         pads: &[usize],
         past: usize,
         group: usize,
@@ -313,18 +291,6 @@ impl<B: Backend> Llama<B> {
     /// (`[n, width]` in, `[n, vocab]` logits out).
     pub fn logits(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
         let h = self.norm.forward(hidden);
-        self.head.forward_2d(h, self.cpu_kernels)
-    }
-}
-
-/// Whether the fused CPU kernels can serve backend `B`.
-fn cpu_kernels_available<B: Backend>() -> bool {
-    #[cfg(feature = "cpu")]
-    {
-        super::cpu::is_flex::<B>()
-    }
-    #[cfg(not(feature = "cpu"))]
-    {
-        false
+        self.head.forward_2d(h, self.kernels)
     }
 }

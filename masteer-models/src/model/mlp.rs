@@ -4,6 +4,7 @@ use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::forward_state::Kernels;
 use super::linear::Linear;
 
 /// The MLP of one block.
@@ -26,20 +27,19 @@ impl<B: Backend> Mlp<B> {
     }
 
     /// Apply to `x` (`[batch, cols, width]`, already normalised).
-    pub fn forward(&self, x: Tensor<B, 3>, cpu_kernels: bool) -> Tensor<B, 3> {
-        let gu = self.gate_up.forward(x, cpu_kernels);
+    pub fn forward(&self, x: Tensor<B, 3>, kernels: Kernels) -> Tensor<B, 3> {
+        let gu = self.gate_up.forward(x, kernels);
         #[cfg(feature = "cpu")]
-        if cpu_kernels {
+        if kernels.fused() {
             let [b, t, _] = gu.dims();
             let host = super::cpu::host_f32(gu);
             let h = super::cpu::swiglu(host.storage::<f32>(), self.hidden);
-            return self.down.forward(
-                super::cpu::tensor_from_vec(h, [b, t, self.hidden]),
-                cpu_kernels,
-            );
+            return self
+                .down
+                .forward(super::cpu::tensor_from_vec(h, [b, t, self.hidden]), kernels);
         }
         let gate = gu.clone().narrow(2, 0, self.hidden);
         let up = gu.narrow(2, self.hidden, self.hidden);
-        self.down.forward(silu(gate) * up, cpu_kernels)
+        self.down.forward(silu(gate) * up, kernels)
     }
 }

@@ -1,14 +1,15 @@
 //! A batch of sequences being run: left-padded prefill, then KV-cached steps, each
-//! sequence with its own prompt length and intervention plan.
+//! sequence with its own prompt length and intervention plan. The session owns what
+//! persists between forward calls (cache, padding, plans, kernels) and hands the model
+//! one [`ForwardState`] per call.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
-use super::kv_cache::KvCache;
-use super::llama::Llama;
 use crate::error::{ModelError, Result};
 use crate::hooks::apply::{CompiledPlans, ForwardCtx, HookState};
 use crate::hooks::{CaptureSpec, Captures, Decider, InterventionPlan};
+use crate::model::{ForwardState, Kernels, KvCache, Llama};
 
 /// One sequence to run.
 #[derive(Clone, Debug, Default)]
@@ -79,6 +80,7 @@ pub struct Session<B: Backend> {
     prompt_len: Vec<usize>,
     plans: CompiledPlans,
     raw_plans: Vec<Option<InterventionPlan>>,
+    kernels: Kernels,
 }
 
 impl<B: Backend> Session<B> {
@@ -153,33 +155,13 @@ impl<B: Backend> Session<B> {
     }
 }
 
-fn hook_state<'s>(
-    plans: &'s mut CompiledPlans,
-    raw_plans: &'s mut Vec<Option<InterventionPlan>>,
-    hooks: &'s mut Hooks<'_>,
-) -> HookState<'s> {
-    let capture = match &hooks.capture {
-        Some(spec) => Some((spec, &mut hooks.captures)),
-        None => None,
-    };
-    HookState {
-        plans,
-        raw_plans,
-        capture,
-        decider: match &mut hooks.decider {
-            Some(d) => Some(&mut **d),
-            None => None,
-        },
-        capture_rows: Vec::new(),
-    }
-}
-
-impl<B: Backend> Llama<B> {
-    /// Run the prompts of a batch (left-padded to the longest) and keep the cache for
-    /// `extra` more columns. Returns the session and the residual stream after the
-    /// last block, `[batch, cols, width]` (column `cols − 1` is every sequence's last token).
+impl<B: Backend> Session<B> {
+    /// Run the prompts of a batch (left-padded to the longest) through `model` and keep
+    /// the cache for `extra` more columns. Returns the session and the residual stream
+    /// after the last block, `[batch, cols, width]` (column `cols − 1` is every
+    /// sequence's last token).
     pub fn prefill(
-        &self,
+        model: &Llama<B>,
         inputs: Vec<SeqInput>,
         extra: usize,
         hooks: &mut Hooks<'_>,
@@ -203,14 +185,14 @@ impl<B: Backend> Llama<B> {
                 inputs[i].tokens.len()
             )));
         }
-        let max_ctx = self.config().max_position_embeddings;
+        let cfg = model.config();
+        let max_ctx = cfg.max_position_embeddings;
         if t + extra > max_ctx {
             return Err(ModelError::InvalidInput(format!(
                 "{t} prompt columns + {extra} new tokens exceed the model's context of {max_ctx}"
             )));
         }
         let b = inputs.len();
-        let cfg = self.config();
         let pads: Vec<usize> = inputs.iter().map(|s| t - s.tokens.len()).collect();
         let raw_plans: Vec<Option<InterventionPlan>> =
             inputs.iter().map(|s| s.plan.clone()).collect();
@@ -233,7 +215,7 @@ impl<B: Backend> Llama<B> {
             cfg.num_key_value_heads,
             cfg.head_dim,
             t + extra,
-            self.device(),
+            model.device(),
         );
         let mut session = Session {
             cache,
@@ -241,60 +223,82 @@ impl<B: Backend> Llama<B> {
             prompt_len: ctx.prompt_len.clone(),
             plans,
             raw_plans,
+            kernels: model.kernels(),
         };
-        let hidden = {
-            let Session {
-                cache,
-                pads,
-                plans,
-                raw_plans,
-                ..
-            } = &mut session;
-            let mut st = hook_state(plans, raw_plans, hooks);
-            self.forward_blocks(&tokens, &ctx, pads, cache, &mut st)?
-        };
+        let hidden = session.forward(model, &tokens, ctx, hooks)?;
         Ok((session, hidden))
     }
 
     /// Run one new token per sequence through the cache. Returns the residual stream
     /// after the last block, `[batch, 1, width]`.
     pub fn step(
-        &self,
-        session: &mut Session<B>,
+        &mut self,
+        model: &Llama<B>,
         tokens: &[u32],
         hooks: &mut Hooks<'_>,
     ) -> Result<Tensor<B, 3>> {
-        let b = session.batch();
+        let b = self.batch();
         if tokens.len() != b {
             return Err(ModelError::InvalidInput(format!(
                 "{} tokens for a batch of {b} sequences",
                 tokens.len()
             )));
         }
-        let past = session.cache.len();
+        let past = self.cache.len();
         if past + 1
-            > self.config().max_position_embeddings
-                + session.pads.iter().copied().max().unwrap_or(0)
+            > model.config().max_position_embeddings + self.pads.iter().copied().max().unwrap_or(0)
         {
             return Err(ModelError::InvalidInput("context length exceeded".into()));
         }
         let ctx = ForwardCtx {
             cols: 1,
-            first_pos: session
+            first_pos: self
                 .pads
                 .iter()
                 .map(|&p| past as isize - p as isize)
                 .collect(),
-            prompt_len: session.prompt_len.clone(),
+            prompt_len: self.prompt_len.clone(),
         };
+        self.forward(model, tokens, ctx, hooks)
+    }
+
+    /// One forward call of `model` over `tokens` at positions `ctx`, with this
+    /// session's cache, plans and kernels and the caller's `hooks`.
+    fn forward(
+        &mut self,
+        model: &Llama<B>,
+        tokens: &[u32],
+        ctx: ForwardCtx,
+        hooks: &mut Hooks<'_>,
+    ) -> Result<Tensor<B, 3>> {
         let Session {
             cache,
             pads,
             plans,
             raw_plans,
+            kernels,
             ..
-        } = session;
-        let mut st = hook_state(plans, raw_plans, hooks);
-        self.forward_blocks(tokens, &ctx, pads, cache, &mut st)
+        } = self;
+        let capture = match &hooks.capture {
+            Some(spec) => Some((spec, &mut hooks.captures)),
+            None => None,
+        };
+        let mut state = ForwardState {
+            cache,
+            pads,
+            ctx,
+            hooks: HookState {
+                plans,
+                raw_plans,
+                capture,
+                decider: match &mut hooks.decider {
+                    Some(d) => Some(&mut **d),
+                    None => None,
+                },
+                capture_rows: Vec::new(),
+            },
+            kernels: *kernels,
+        };
+        model.forward(tokens, &mut state)
     }
 }

@@ -4,10 +4,11 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
+use super::sampling::Sampler;
+use super::session::{Hooks, SeqInput, Session};
 use crate::error::{ModelError, Result};
 use crate::hooks::{Decider, InterventionPlan};
-use crate::model::{Hooks, Llama, SeqInput, Session};
-use crate::sampling::Sampler;
+use crate::model::Llama;
 
 /// Settings of a generation run.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,68 +104,67 @@ pub(crate) fn last_logits<B: Backend>(
     Ok(data.chunks(v).map(|c| c.to_vec()).collect())
 }
 
-impl<B: Backend> Llama<B> {
-    /// Generate for a batch of prompts. `on_token(seq, id)` is called for every new
-    /// token as soon as it is chosen. Returns each sequence's output and the session
-    /// (whose cache holds prompt and output).
-    pub fn generate(
-        &self,
-        inputs: Vec<SeqInput>,
-        opts: &GenerateOptions,
-        default_stop_ids: &[u32],
-        hooks: &mut Hooks<'_>,
-        on_token: &mut dyn FnMut(usize, u32),
-    ) -> Result<(Vec<Generation>, Session<B>)> {
-        let b = inputs.len();
-        let stop_ids: Vec<u32> = opts
-            .stop_ids
-            .clone()
-            .unwrap_or_else(|| default_stop_ids.to_vec());
-        let (mut session, hidden) = self.prefill(inputs, opts.max_new_tokens, hooks)?;
-        let mut samplers: Vec<Sampler> = (0..b)
-            .map(|i| {
-                Sampler::new(
-                    opts.temperature,
-                    opts.top_k,
-                    opts.top_p,
-                    opts.seed.wrapping_add(i as u64),
-                )
-            })
-            .collect();
-        let mut outs: Vec<Generation> = (0..b)
-            .map(|_| Generation {
-                tokens: Vec::new(),
-                stop: StopReason::MaxTokens,
-            })
-            .collect();
-        let mut done = vec![false; b];
-        if opts.max_new_tokens == 0 {
-            return Ok((outs, session));
-        }
-        let mut logits = last_logits(self, hidden)?;
-        for step in 0..opts.max_new_tokens {
-            let mut next = Vec::with_capacity(b);
-            for i in 0..b {
-                if done[i] {
-                    // Finished sequences keep a valid id flowing; their outputs are ignored.
-                    next.push(*outs[i].tokens.last().unwrap_or(&0));
-                    continue;
-                }
-                let id = samplers[i].sample(&logits[i]);
-                outs[i].tokens.push(id);
-                on_token(i, id);
-                if stop_ids.contains(&id) {
-                    done[i] = true;
-                    outs[i].stop = StopReason::StopToken;
-                }
-                next.push(id);
-            }
-            if done.iter().all(|&d| d) || step + 1 == opts.max_new_tokens {
-                break;
-            }
-            let hidden = self.step(&mut session, &next, hooks)?;
-            logits = last_logits(self, hidden)?;
-        }
-        Ok((outs, session))
+/// Generate with `model` for a batch of prompts (the token-level loop under
+/// [`LoadedModel::generate_chat`](crate::LoadedModel::generate_chat)). `on_token(seq, id)`
+/// is called for every new token as soon as it is chosen. Returns each sequence's
+/// output and the session (whose cache holds prompt and output).
+pub fn generate<B: Backend>(
+    model: &Llama<B>,
+    inputs: Vec<SeqInput>,
+    opts: &GenerateOptions,
+    default_stop_ids: &[u32],
+    hooks: &mut Hooks<'_>,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<(Vec<Generation>, Session<B>)> {
+    let b = inputs.len();
+    let stop_ids: Vec<u32> = opts
+        .stop_ids
+        .clone()
+        .unwrap_or_else(|| default_stop_ids.to_vec());
+    let (mut session, hidden) = Session::prefill(model, inputs, opts.max_new_tokens, hooks)?;
+    let mut samplers: Vec<Sampler> = (0..b)
+        .map(|i| {
+            Sampler::new(
+                opts.temperature,
+                opts.top_k,
+                opts.top_p,
+                opts.seed.wrapping_add(i as u64),
+            )
+        })
+        .collect();
+    let mut outs: Vec<Generation> = (0..b)
+        .map(|_| Generation {
+            tokens: Vec::new(),
+            stop: StopReason::MaxTokens,
+        })
+        .collect();
+    let mut done = vec![false; b];
+    if opts.max_new_tokens == 0 {
+        return Ok((outs, session));
     }
+    let mut logits = last_logits(model, hidden)?;
+    for step in 0..opts.max_new_tokens {
+        let mut next = Vec::with_capacity(b);
+        for i in 0..b {
+            if done[i] {
+                // Finished sequences keep a valid id flowing; their outputs are ignored.
+                next.push(*outs[i].tokens.last().unwrap_or(&0));
+                continue;
+            }
+            let id = samplers[i].sample(&logits[i]);
+            outs[i].tokens.push(id);
+            on_token(i, id);
+            if stop_ids.contains(&id) {
+                done[i] = true;
+                outs[i].stop = StopReason::StopToken;
+            }
+            next.push(id);
+        }
+        if done.iter().all(|&d| d) || step + 1 == opts.max_new_tokens {
+            break;
+        }
+        let hidden = session.step(model, &next, hooks)?;
+        logits = last_logits(model, hidden)?;
+    }
+    Ok((outs, session))
 }

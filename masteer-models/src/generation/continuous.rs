@@ -9,11 +9,12 @@
 
 use burn::tensor::backend::Backend;
 
+use super::generate::{last_logits, GenerateOptions, Generation, StopReason};
+use super::sampling::Sampler;
+use super::session::{Hooks, SeqInput, Session};
 use crate::error::{ModelError, Result};
-use crate::generate::{last_logits, GenerateOptions, Generation, StopReason};
 use crate::hooks::Decider;
-use crate::model::{Hooks, Llama, SeqInput, Session};
-use crate::sampling::Sampler;
+use crate::model::Llama;
 
 /// Something that happened to one sequence during [`ContinuousBatch::admit`] or
 /// [`ContinuousBatch::step`].
@@ -148,7 +149,8 @@ impl<B: Backend> ContinuousBatch<B> {
         if let Some(d) = decider {
             hooks = hooks.with_decider(d);
         }
-        let (session, hidden) = model.prefill(vec![input], opts.max_new_tokens, &mut hooks)?;
+        let (session, hidden) =
+            Session::prefill(model, vec![input], opts.max_new_tokens, &mut hooks)?;
         let logits = last_logits(model, hidden)?;
         if let Some(stop) = slot.take(&logits[0], &mut events) {
             events.push(slot.finish(stop));
@@ -173,7 +175,7 @@ impl<B: Backend> ContinuousBatch<B> {
             .iter()
             .map(|s| *s.tokens.last().unwrap_or(&0))
             .collect();
-        let hidden = model.step(session, &next, &mut Hooks::none())?;
+        let hidden = session.step(model, &next, &mut Hooks::none())?;
         let logits = last_logits(model, hidden)?;
         let mut events = Vec::new();
         let mut stops = Vec::with_capacity(self.slots.len());

@@ -1,0 +1,89 @@
+//! `ForwardState`: what one forward call reads and writes besides the weights and the
+//! tokens — the KV cache, the absolute positions of the call's columns, the hooks, and
+//! which kernels run. A [`Session`](crate::generation::Session) builds one per call.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::Tensor;
+use masteer_types::HookPoint;
+
+use super::kv_cache::KvCache;
+use crate::config::LlamaConfig;
+use crate::error::Result;
+use crate::hooks::apply::{ForwardCtx, HookState};
+
+/// Which implementation runs the heavy operations of a forward call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// The fused CPU kernels (matrix-vector products read from the stored format,
+    /// fused attention and SwiGLU); only on the CPU (`flex`) backend.
+    Fused,
+    /// burn's operations, on any backend.
+    Generic,
+}
+
+impl Kernels {
+    /// The fastest kernels backend `B` can run: fused on the CPU backend, generic
+    /// elsewhere.
+    pub fn best_for<B: Backend>() -> Self {
+        if Self::fused_available::<B>() {
+            Kernels::Fused
+        } else {
+            Kernels::Generic
+        }
+    }
+
+    /// `self`, or [`Kernels::Generic`] where backend `B` cannot run the fused kernels.
+    pub fn available_for<B: Backend>(self) -> Self {
+        match self {
+            Kernels::Fused if Self::fused_available::<B>() => Kernels::Fused,
+            _ => Kernels::Generic,
+        }
+    }
+
+    /// Whether these are the fused CPU kernels.
+    pub fn fused(self) -> bool {
+        self == Kernels::Fused
+    }
+
+    fn fused_available<B: Backend>() -> bool {
+        #[cfg(feature = "cpu")]
+        {
+            super::cpu::is_flex::<B>()
+        }
+        #[cfg(not(feature = "cpu"))]
+        {
+            false
+        }
+    }
+}
+
+/// The mutable context of one forward call: KV cache, positions, hooks, kernels.
+pub struct ForwardState<'a, B: Backend> {
+    /// Keys and values of every past column; the call appends its own.
+    pub(crate) cache: &'a mut KvCache<B>,
+    /// Padding columns at the start of each sequence in the cache.
+    pub(crate) pads: &'a [usize],
+    /// Absolute positions and prompt lengths of the call's columns.
+    pub(crate) ctx: ForwardCtx,
+    /// Plans, captures and the decider consulted at hook points.
+    pub(crate) hooks: HookState<'a>,
+    /// Which kernels run.
+    pub(crate) kernels: Kernels,
+}
+
+impl<B: Backend> ForwardState<'_, B> {
+    /// Run whatever the hooks hold at `p` on `x` (`[batch, cols, width]`); `x` is
+    /// returned untouched when nothing happens there.
+    pub(crate) fn hook(
+        &mut self,
+        p: HookPoint,
+        x: Tensor<B, 3>,
+        cfg: &LlamaConfig,
+    ) -> Result<Tensor<B, 3>> {
+        if self.hooks.wants(p) {
+            self.hooks.run(p, x, &self.ctx, cfg)
+        } else {
+            Ok(x)
+        }
+    }
+}
