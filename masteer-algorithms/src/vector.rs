@@ -44,7 +44,9 @@ pub struct LayerDiagnostics {
 /// The fitted direction of one layer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LayerVector {
-    /// Unit-norm direction, the width of the site.
+    /// Unit-norm direction, the width of the site. (Artifacts store it in their tensor
+    /// file and name it under `tensor`, hence the alias.)
+    #[serde(alias = "tensor")]
     pub direction: Vec<f32>,
     /// Natural size of the shift: the vector applied is `coefficient · scale · direction`.
     pub scale: f32,
@@ -76,8 +78,60 @@ pub struct SteeringVector {
     pub positions: Positions,
     /// Coefficient that fits its scale convention (1 for mean shifts, 15 for ITI's α).
     pub default_coefficient: f32,
-    /// Per-layer directions.
+    /// Per-layer directions (serialised as a list of `{layer, …}` entries: JSON object
+    /// keys are strings, block indices are numbers).
+    #[serde(with = "layer_list")]
     pub layers: BTreeMap<usize, LayerVector>,
+}
+
+/// `layers` as a list of entries, each a layer index beside its [`LayerVector`].
+mod layer_list {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::LayerVector;
+
+    #[derive(Serialize)]
+    struct EntryRef<'a> {
+        layer: usize,
+        #[serde(flatten)]
+        vector: &'a LayerVector,
+    }
+
+    #[derive(Deserialize)]
+    struct Entry {
+        layer: usize,
+        #[serde(flatten)]
+        vector: LayerVector,
+    }
+
+    pub fn serialize<S: Serializer>(
+        layers: &BTreeMap<usize, LayerVector>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            layers
+                .iter()
+                .map(|(&layer, vector)| EntryRef { layer, vector }),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<usize, LayerVector>, D::Error> {
+        let entries = Vec::<Entry>::deserialize(d)?;
+        let mut out = BTreeMap::new();
+        for e in entries {
+            if out.insert(e.layer, e.vector).is_some() {
+                return Err(serde::de::Error::custom(format!(
+                    "layer {} is listed twice",
+                    e.layer
+                )));
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl SteeringVector {

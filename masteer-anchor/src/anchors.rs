@@ -18,6 +18,8 @@ pub struct Anchor {
     /// Index of the strategy, or `None` for "no steering".
     pub strategy: Option<usize>,
     /// Unit-norm centroid of the centred, normalised representations it stands for.
+    /// (Artifacts store it in their tensor file under `tensor`, hence the alias.)
+    #[serde(alias = "tensor")]
     pub centroid: Vec<f32>,
     /// Calibration samples in its cluster.
     pub members: usize,
@@ -89,6 +91,8 @@ pub struct AnchorSet {
     /// Strategy names, in the order decisions index them.
     pub strategies: Vec<String>,
     /// Mean representation of the calibration samples, subtracted before comparing.
+    /// (Artifacts store it in their tensor file under `center_tensor`.)
+    #[serde(alias = "center_tensor")]
     pub center: Vec<f32>,
     /// The centroids.
     pub anchors: Vec<Anchor>,

@@ -9,6 +9,7 @@
 
 pub mod activation_reading;
 pub mod adaptive;
+pub mod artifact;
 pub mod cache;
 mod error;
 pub mod eval;

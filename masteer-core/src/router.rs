@@ -102,3 +102,76 @@ impl Router {
         })
     }
 }
+
+/// A library's router in its artifact form: an `anchors` entry (the reading point
+/// beside the anchor set's fields) or a `gate` entry. When a file holds both, the gate
+/// decides (as it always has).
+pub(crate) mod wire {
+    use masteer_anchor::AnchorSet;
+    use masteer_models::HookPoint;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Router;
+    use crate::adaptive::GateRouter;
+
+    #[derive(Serialize)]
+    struct AnchorsRef<'a> {
+        point: HookPoint,
+        #[serde(flatten)]
+        anchors: &'a AnchorSet,
+    }
+
+    #[derive(Serialize)]
+    struct FieldsRef<'a> {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        anchors: Option<AnchorsRef<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        gate: Option<&'a GateRouter>,
+    }
+
+    #[derive(Deserialize)]
+    struct Anchors {
+        point: HookPoint,
+        #[serde(flatten)]
+        anchors: AnchorSet,
+    }
+
+    #[derive(Deserialize)]
+    struct Fields {
+        #[serde(default)]
+        anchors: Option<Anchors>,
+        #[serde(default)]
+        gate: Option<GateRouter>,
+    }
+
+    pub fn serialize<S: Serializer>(router: &Option<Router>, s: S) -> Result<S::Ok, S::Error> {
+        let fields = match router {
+            Some(Router::Anchors { point, anchors }) => FieldsRef {
+                anchors: Some(AnchorsRef {
+                    point: *point,
+                    anchors,
+                }),
+                gate: None,
+            },
+            Some(Router::Gate(g)) => FieldsRef {
+                anchors: None,
+                gate: Some(g),
+            },
+            None => FieldsRef {
+                anchors: None,
+                gate: None,
+            },
+        };
+        fields.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Router>, D::Error> {
+        let f = Fields::deserialize(d)?;
+        Ok(f.gate
+            .map(Router::Gate)
+            .or(f.anchors.map(|a| Router::Anchors {
+                point: a.point,
+                anchors: a.anchors,
+            })))
+    }
+}

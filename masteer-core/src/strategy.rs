@@ -16,7 +16,9 @@ pub struct Strategy {
     pub name: String,
     /// The issue it repairs.
     pub issue: String,
-    /// The vector (only the steered layers).
+    /// The vector (only the steered layers); its fields sit beside the strategy's own
+    /// in artifacts.
+    #[serde(flatten)]
     pub vector: SteeringVector,
     /// Multiplier of the vector's scale.
     pub coefficient: f32,

@@ -397,3 +397,131 @@ fn router_routes_by_name_not_position() {
     let e = StrategyLibrary::load(&dir.path().join("a")).unwrap_err();
     assert!(e.to_string().contains("not in the library"), "{e}");
 }
+
+/// An artifact written by the first schema-1 code (the mirror-type writer, before the
+/// manifest became the library's own serde form): a gated harmful-requests repair.
+#[test]
+fn an_artifact_written_by_the_first_schema_1_writer_loads() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/artifact_v1_gate");
+    let lib = StrategyLibrary::load(&src).unwrap();
+    assert_eq!(lib.strategies.len(), 4);
+    let gate = lib.gate().expect("a gate router");
+    assert_eq!(gate.strategy, "harmful-requests/pca_center/gated");
+    assert!(lib.strategy(&gate.strategy).is_some());
+    for s in &lib.strategies {
+        assert_eq!(
+            s.vector.layers.keys().copied().collect::<Vec<_>>(),
+            [12, 14, 16]
+        );
+        for lv in s.vector.layers.values() {
+            let n: f32 = lv.direction.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert_eq!(lv.direction.len(), 576);
+            assert!((n - 1.0).abs() < 1e-3, "{} norm {n}", s.name);
+        }
+    }
+    // Written again by this build: the same library, and the same tensor names.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("again");
+    lib.save(&out).unwrap();
+    assert_eq!(StrategyLibrary::load(&out).unwrap(), lib);
+    let names = |p: &Path| {
+        let bytes = std::fs::read(p.join("tensors.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut n: Vec<String> = st.names().into_iter().map(String::from).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&src), names(&out));
+}
+
+/// The schema-1 layout of strategies and anchors, written out field by field as the
+/// first writer laid it out (flat strategy fields, `layers` as a list with `tensor`
+/// names, `anchors` with `center_tensor`), loads into the domain types.
+#[test]
+fn the_schema_1_anchor_layout_loads_field_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let art = dir.path().join("v1");
+    std::fs::create_dir_all(&art).unwrap();
+    let fp = fingerprint();
+    let manifest = serde_json::json!({
+        "schema_version": 1,
+        "crate_version": "0.1.0",
+        "model": fp,
+        "seed": 7,
+        "issues": [{"name": "i", "description": "d", "sample_set_hash": "h", "samples": 2}],
+        "strategies": [{
+            "name": "i/mean_difference", "issue": "i", "algorithm": "mean_difference",
+            "site": "resid_post", "operation": "add", "positions": {"kind": "all"},
+            "coefficient": 0.5, "default_coefficient": 1.0,
+            "layers": [{"layer": 13, "scale": 2.0, "tensor": "strategy.0.layer.13",
+                "diagnostics": {"train_pair_accuracy": 1.0, "pair_accuracy": null,
+                    "margin": 1.0, "separation": 2.0, "raw_norm": 2.0,
+                    "explained_variance": null, "probe_accuracy": null, "heads": []}}]
+        }],
+        "anchors": {
+            "point": "blocks.12.resid_pre", "strategies": ["i/mean_difference"],
+            "mode": {"kind": "hard", "margin": 0.1}, "center_tensor": "anchors.center",
+            "anchors": [{"strategy": 0, "members": 3, "tensor": "anchors.0"},
+                        {"strategy": null, "members": 2, "tensor": "anchors.1"}],
+            "report": {"hard_margin": 0.1, "hard_score": 0.5, "hard_out_of_scope_steered": 0.0,
+                "soft_temperature": 0.1, "soft_margin": 0.0, "soft_score": 0.4,
+                "soft_out_of_scope_steered": 0.0, "oracle_score": 0.6,
+                "single_scores": [0.3], "helped": [3], "warnings": []}
+        },
+        "calibration": []
+    });
+    std::fs::write(
+        art.join("manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    let (dir0, c, a0, a1) = (unit(576, 1), pseudo(576, 2), unit(576, 3), unit(576, 4));
+    let bytes: Vec<(&str, Vec<u8>)> = [
+        ("strategy.0.layer.13", &dir0),
+        ("anchors.center", &c),
+        ("anchors.0", &a0),
+        ("anchors.1", &a1),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+    .collect();
+    let views: Vec<(&str, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, b)| {
+            (
+                *n,
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![576], b)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(
+        art.join("tensors.safetensors"),
+        safetensors::serialize(views, None).unwrap(),
+    )
+    .unwrap();
+    let lib = StrategyLibrary::load(&art).unwrap();
+    let s = &lib.strategies[0];
+    assert_eq!((s.name.as_str(), s.coefficient), ("i/mean_difference", 0.5));
+    assert_eq!(s.vector.layers[&13].direction, dir0);
+    assert_eq!(s.vector.layers[&13].scale, 2.0);
+    let anchors = lib.anchors().expect("anchors");
+    assert_eq!(anchors.center, c);
+    assert_eq!(anchors.anchors[0].centroid, a0);
+    assert_eq!(anchors.anchors[1].strategy, None);
+    assert_eq!(
+        lib.router.as_ref().unwrap().point(),
+        HookPoint::resid_pre(12)
+    );
+    // Re-saved by this build, the manifest keeps the schema-1 field names.
+    lib.save(&art).unwrap();
+    let text = std::fs::read_to_string(art.join("manifest.json")).unwrap();
+    for key in [
+        "\"center_tensor\": \"anchors.center\"",
+        "\"tensor\": \"strategy.0.layer.13\"",
+        "\"default_coefficient\"",
+    ] {
+        assert!(text.contains(key), "{key} missing");
+    }
+    assert_eq!(StrategyLibrary::load(&art).unwrap(), lib);
+}
