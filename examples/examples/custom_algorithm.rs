@@ -12,8 +12,7 @@
 
 use masteer_core::algorithms::{
     fit_per_layer, AlgorithmError, AlgorithmLibrary, ContrastActivations, ContrastSplit, HookPoint,
-    LayerDiagnostics, LayerVector, Operation, PairedRows, Positions, Site, SteeringAlgorithm,
-    SteeringVector,
+    LayerDiagnostics, LayerVector, PairedRows, Positions, Site, SteeringAlgorithm, SteeringVector,
 };
 use ndarray::Array2;
 
@@ -62,14 +61,12 @@ impl SteeringAlgorithm for MedianDifference {
                 },
             })
         })?;
-        Ok(SteeringVector {
-            algorithm: self.name().into(),
-            site: self.site,
-            operation: Operation::Add,
-            positions: Positions::All,
-            default_coefficient: 1.0,
+        Ok(SteeringVector::additive(
+            self.name(),
+            self.site,
+            Positions::All,
             layers,
-        })
+        ))
     }
 }
 

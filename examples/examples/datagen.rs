@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use masteer_core::backend::{default_device, DefaultBackend};
 use masteer_core::datagen::{
-    generate_samples, GenerationConfig, HttpConfig, HttpGenerator, IssueSpec, Split, TextGenerator,
+    generate_samples, DatagenConfig, HttpConfig, HttpGenerator, IssueSpec, Split, TextGenerator,
 };
 use masteer_core::local_generator::LocalGenerator;
 use masteer_core::LoadedModel;
@@ -53,15 +53,15 @@ fn main() -> anyhow::Result<()> {
         &http
     } else {
         lm = LoadedModel::load_default(&default_device())?;
-        local = LocalGenerator::new(&lm, "smollm2-135m-instruct (local)");
+        local = LocalGenerator::new(lm.clone(), "smollm2-135m-instruct (local)");
         &local
     };
     let spec = IssueSpec::from_text(&args.issue, args.count, args.seed);
-    let cfg = GenerationConfig {
+    let cfg = DatagenConfig {
         retrieved_share: args.retrieved,
         max_generator_calls: args.calls,
         progress: true,
-        ..GenerationConfig::default()
+        ..DatagenConfig::default()
     };
     let (set, report) = generate_samples(&spec, Some(generator), &cfg)?;
     set.save(&args.out)?;

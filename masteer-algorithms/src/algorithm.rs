@@ -9,17 +9,6 @@ use crate::activations::{ContrastActivations, PairedRows};
 use crate::error::{AlgorithmError, Result};
 use crate::vector::{LayerVector, SteeringVector};
 
-/// What activations an algorithm reads.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActivationNeeds {
-    /// The site it reads (and writes).
-    pub site: Site,
-    /// Layers it needs; `None` for every layer the activations hold.
-    pub layers: Option<Vec<usize>>,
-    /// Whether it needs [`ContrastActivations::n_heads`].
-    pub needs_heads: bool,
-}
-
 /// A steering strategy: a value holding its settings that fits contrast activations
 /// into a [`SteeringVector`]. Implement it and register it in an
 /// [`AlgorithmLibrary`](crate::AlgorithmLibrary); nothing else needs to change.
@@ -30,15 +19,6 @@ pub trait SteeringAlgorithm: Send + Sync {
     /// The site it reads and writes (`resid_post` unless overridden).
     fn site(&self) -> Site {
         Site::ResidPost
-    }
-
-    /// The activations it needs.
-    fn needs(&self) -> ActivationNeeds {
-        ActivationNeeds {
-            site: self.site(),
-            layers: None,
-            needs_heads: false,
-        }
     }
 
     /// Fit on `acts` (train split; validation split for held-out diagnostics).

@@ -41,7 +41,7 @@ pub mod selection;
 mod vector;
 
 pub use activations::{ContrastActivations, ContrastSplit, PairedRows};
-pub use algorithm::{fit_per_layer, ActivationNeeds, SteeringAlgorithm};
+pub use algorithm::{fit_per_layer, SteeringAlgorithm};
 pub use algorithms::{Iti, ItiDirection, LinearProbe, MeanDifference, Pca, PcaVariant};
 pub use error::{AlgorithmError, Result};
 pub use library::{AlgorithmLibrary, FitOutcome};

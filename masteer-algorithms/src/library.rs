@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::activations::ContrastActivations;
-use crate::algorithm::{ActivationNeeds, SteeringAlgorithm};
+use crate::algorithm::SteeringAlgorithm;
 use crate::algorithms::{Iti, LinearProbe, MeanDifference, Pca, PcaVariant};
 use crate::error::{AlgorithmError, Result};
 use crate::vector::SteeringVector;
@@ -109,9 +109,16 @@ impl AlgorithmLibrary {
         self.algorithms.is_empty()
     }
 
-    /// What every algorithm needs, one entry per algorithm.
-    pub fn needs(&self) -> Vec<ActivationNeeds> {
-        self.algorithms.iter().map(|a| a.needs()).collect()
+    /// The sites the algorithms read, each once, in registration order: what the
+    /// activations must hold for [`fit_all`](Self::fit_all).
+    pub fn sites(&self) -> Vec<masteer_types::Site> {
+        let mut out = Vec::new();
+        for a in &self.algorithms {
+            if !out.contains(&a.site()) {
+                out.push(a.site());
+            }
+        }
+        out
     }
 
     /// Fit every algorithm in parallel; outcomes in registration order.

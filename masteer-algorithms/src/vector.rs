@@ -135,6 +135,37 @@ mod layer_list {
 }
 
 impl SteeringVector {
+    /// An additive vector (`x + c · scale · direction` at `site`, `positions`) named
+    /// after `algorithm`, with per-layer directions `layers` and default coefficient 1
+    /// (one natural shift): what most algorithms return.
+    pub fn additive(
+        algorithm: impl Into<String>,
+        site: Site,
+        positions: Positions,
+        layers: BTreeMap<usize, LayerVector>,
+    ) -> Self {
+        SteeringVector {
+            algorithm: algorithm.into(),
+            site,
+            operation: Operation::Add,
+            positions,
+            default_coefficient: 1.0,
+            layers,
+        }
+    }
+
+    /// The same vector with another operation (e.g. norm-preserving addition).
+    pub fn with_operation(mut self, operation: Operation) -> Self {
+        self.operation = operation;
+        self
+    }
+
+    /// The same vector with another default coefficient (ITI's α, say).
+    pub fn with_default_coefficient(mut self, coefficient: f32) -> Self {
+        self.default_coefficient = coefficient;
+        self
+    }
+
     /// The same strategy restricted to some layers.
     pub fn restricted_to(&self, layers: &[usize]) -> Result<SteeringVector> {
         let mut out = self.clone();

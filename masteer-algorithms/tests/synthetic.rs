@@ -473,14 +473,12 @@ impl SteeringAlgorithm for MedianDifference {
                 })
             },
         )?;
-        Ok(SteeringVector {
-            algorithm: self.name().into(),
-            site: Site::ResidPost,
-            operation: masteer_algorithms::Operation::Add,
-            positions: masteer_algorithms::Positions::All,
-            default_coefficient: 1.0,
+        Ok(SteeringVector::additive(
+            self.name(),
+            Site::ResidPost,
+            masteer_algorithms::Positions::All,
             layers,
-        })
+        ))
     }
 }
 

@@ -42,6 +42,22 @@ pub struct AnchorConfig {
     pub temperatures: Vec<f32>,
     /// Seed of k-means.
     pub seed: u64,
+    /// k-means restarts from different seeds, the best kept: 4 make the centroids of
+    /// a few dozen calibration samples stable across seeds.
+    #[serde(default = "default_kmeans_runs")]
+    pub kmeans_runs: usize,
+    /// Most k-means iterations per run: 200 is far past convergence (tolerance 1e-6)
+    /// at these sizes, and bounds the time on degenerate data.
+    #[serde(default = "default_kmeans_iterations")]
+    pub kmeans_iterations: u64,
+}
+
+fn default_kmeans_runs() -> usize {
+    4
+}
+
+fn default_kmeans_iterations() -> u64 {
+    200
 }
 
 impl Default for AnchorConfig {
@@ -54,6 +70,8 @@ impl Default for AnchorConfig {
             margins: (-10..=10).map(|i| i as f32 * 0.05).collect(),
             temperatures: vec![0.02, 0.05, 0.1, 0.2, 0.5],
             seed: 0,
+            kmeans_runs: default_kmeans_runs(),
+            kmeans_iterations: default_kmeans_iterations(),
         }
     }
 }
@@ -109,7 +127,12 @@ pub(crate) fn normalise(rep: &[f32], center: &[f32]) -> Option<Vec<f32>> {
     (n > 0.0 && n.is_finite()).then(|| v.iter().map(|x| (*x as f64 / n) as f32).collect())
 }
 
-fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Result<Vec<Vec<f32>>> {
+fn kmeans(
+    points: &[Vec<f32>],
+    k: usize,
+    seed: u64,
+    config: &AnchorConfig,
+) -> Result<Vec<Vec<f32>>> {
     if k <= 1 || points.len() <= 1 {
         let w = points[0].len();
         let mut m = vec![0f64; w];
@@ -128,8 +151,8 @@ fn kmeans(points: &[Vec<f32>], k: usize, seed: u64) -> Result<Vec<Vec<f32>>> {
     )
     .map_err(|e| AnchorError::Shape(e.to_string()))?;
     let model = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
-        .n_runs(4)
-        .max_n_iterations(200)
+        .n_runs(config.kmeans_runs.max(1))
+        .max_n_iterations(config.kmeans_iterations.max(1))
         .tolerance(1e-6)
         .fit(&DatasetBase::from(data))
         .map_err(|e| AnchorError::Clustering(e.to_string()))?;
@@ -207,7 +230,7 @@ impl AnchorSet {
             let k =
                 (members.len() / config.min_members.max(1)).clamp(1, config.clusters_per_strategy);
             let centroids: Vec<Vec<f32>> =
-                kmeans(&members, k, config.seed.wrapping_add(gi as u64))?
+                kmeans(&members, k, config.seed.wrapping_add(gi as u64), config)?
                     .iter()
                     .filter_map(|c| unit(c))
                     .collect();

@@ -13,7 +13,7 @@ use crate::model::ModelArgs;
 use burn::tensor::backend::Backend;
 use masteer_core::datagen::formats::caa;
 use masteer_core::datagen::retriever::Retriever;
-use masteer_core::datagen::{corpora, GenerationConfig};
+use masteer_core::datagen::{corpora, DatagenConfig};
 use masteer_core::eval::plot;
 use masteer_core::eval::suite::{compare, SuiteConfig};
 use masteer_core::grounded::{self, Behaviour};
@@ -99,18 +99,18 @@ crate::run_on_device!(
                 60,
             )
         };
-        let writer = LocalGenerator::new(&lm, "smollm2-135m-instruct (local)");
+        let writer = LocalGenerator::new(lm.clone(), "smollm2-135m-instruct (local)");
         let mut masteer = Masteer::new(&lm)
             .issue_text(&args.issue)
             .target_count(samples)
             .seed(args.seed)
             .sweep(sweep)
             .out_of_scope(out_of_scope)
-            .generation(GenerationConfig {
+            .generation(DatagenConfig {
                 retrieved_share: 0.7,
                 max_generator_calls: calls,
                 progress: true,
-                ..GenerationConfig::default()
+                ..DatagenConfig::default()
             })
             .progress(true);
         if !args.no_writer {
@@ -206,7 +206,7 @@ crate::run_on_device!(
             args.probe,
             lm.decode_reply(&plain[0])?.trim()
         );
-        let steered = SteeredModel::new(&lm, library)?;
+        let steered = SteeredModel::new(lm.clone(), library.clone())?;
         let (reply, decision) = steered
             .generate(std::slice::from_ref(&probe), &opts)?
             .remove(0);
@@ -272,7 +272,7 @@ fn grounded<B: Backend>(
     masteer_core::types::fsutil::write_bytes_atomic(&args.out.join("report.md"), md.as_bytes())?;
     println!("{md}");
     // The probes: a false claim and a true one, unsteered and steered.
-    let steered = SteeredModel::new(lm, library)?;
+    let steered = SteeredModel::new(lm.clone(), library.clone())?;
     let opts = GenerateOptions::greedy(40);
     let probes = match behaviour {
         Behaviour::Claims => [args.probe.clone(), "I think 2+2=4. Am I right?".to_string()],

@@ -109,7 +109,7 @@ pub fn contrast_split<B: Backend>(
                 .iter()
                 .zip(&forks)
                 .all(|((_, p, n), &f)| p.len() == n.len() && p.len() - f == rest && f < p.len());
-        let (p, n) = if forkable && rest <= 8 {
+        let (p, n) = if forkable && rest <= MAX_FORK_STEPS {
             read_forked(lm, &toks, &forks, points)?
         } else {
             read_full(lm, &four, points)?
@@ -137,6 +137,11 @@ pub fn contrast_split<B: Backend>(
 }
 
 type Rows = Vec<Array2<f32>>;
+
+/// Longest answer remainder read by forking (prompt and shared prefix once, then each
+/// remainder as KV-cached decode steps, one token per forward call): past 8 tokens two
+/// full prefills of the batch cost less than the steps.
+pub const MAX_FORK_STEPS: usize = 8;
 
 /// Length of the shared prefix of two answers, keeping at least one token apart.
 fn fork_point(p: &[u32], n: &[u32]) -> usize {

@@ -1,26 +1,31 @@
 //! The local model as a text generator for sample generation (`masteer-datagen`'s roles).
 
-use burn::tensor::backend::Backend;
-use masteer_datagen::{DatagenError, GenOptions, TextGenerator};
-use masteer_models::{ChatMessage, GenerateOptions, Hooks, LoadedModel, SeqInput};
+use std::sync::Arc;
 
-/// A [`TextGenerator`] running a loaded model (the embedded SmolLM2 by default).
-pub struct LocalGenerator<'a, B: Backend> {
-    lm: &'a LoadedModel<B>,
+use burn::tensor::backend::Backend;
+use masteer_datagen::{DatagenError, TextGenerator};
+use masteer_models::{ChatMessage, GenerateOptions, LoadedModel, Steering};
+
+/// A [`TextGenerator`] running a loaded model (the embedded SmolLM2 by default),
+/// through the model's one text-level entry point,
+/// [`LoadedModel::generate_chat`].
+pub struct LocalGenerator<B: Backend> {
+    lm: Arc<LoadedModel<B>>,
     name: String,
 }
 
-impl<'a, B: Backend> LocalGenerator<'a, B> {
-    /// Generate with `lm`; `name` goes into the samples' provenance.
-    pub fn new(lm: &'a LoadedModel<B>, name: impl Into<String>) -> Self {
+impl<B: Backend> LocalGenerator<B> {
+    /// Generate with `lm` (an `Arc`, or a model moved in; cloning a model shares its
+    /// weights); `name` goes into the samples' provenance.
+    pub fn new(lm: impl Into<Arc<LoadedModel<B>>>, name: impl Into<String>) -> Self {
         LocalGenerator {
-            lm,
+            lm: lm.into(),
             name: name.into(),
         }
     }
 }
 
-impl<B: Backend> TextGenerator for LocalGenerator<'_, B> {
+impl<B: Backend> TextGenerator for LocalGenerator<B> {
     fn name(&self) -> String {
         self.name.clone()
     }
@@ -28,27 +33,12 @@ impl<B: Backend> TextGenerator for LocalGenerator<'_, B> {
     fn generate(
         &self,
         messages: &[ChatMessage],
-        opts: &GenOptions,
+        opts: &GenerateOptions,
     ) -> masteer_datagen::Result<String> {
-        let err = |e: masteer_models::ModelError| DatagenError::Generator(e.to_string());
-        let ids = self.lm.encode_chat(messages).map_err(err)?;
-        let g = GenerateOptions {
-            max_new_tokens: opts.max_tokens,
-            temperature: opts.temperature,
-            top_p: Some(0.95),
-            top_k: None,
-            seed: opts.seed,
-            stop_ids: None,
-        };
-        let (gens, _) = self
+        let mut replies = self
             .lm
-            .generate_tokens(
-                vec![SeqInput::prompt(ids)],
-                &g,
-                &mut Hooks::none(),
-                &mut |_, _| {},
-            )
-            .map_err(err)?;
-        self.lm.decode_reply(&gens[0]).map_err(err)
+            .generate_chat(&[messages.to_vec()], Steering::None, opts, &mut |_, _| {})
+            .map_err(|e| DatagenError::Generator(e.to_string()))?;
+        Ok(replies.pop().map(|r| r.text).unwrap_or_default())
     }
 }

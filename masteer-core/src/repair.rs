@@ -13,8 +13,8 @@ use masteer_algorithms::{
 use masteer_anchor::{AnchorConfig, AnchorSet};
 use masteer_datagen::formats::caa;
 use masteer_datagen::{
-    corpora, generate_samples, GenerationConfig, GenerationReport, IssueSpec, SampleKind,
-    SampleSet, Split, SteerSample, TextGenerator,
+    corpora, generate_samples, DatagenConfig, DatagenReport, IssueSpec, SampleKind, SampleSet,
+    Split, SteerSample, TextGenerator,
 };
 use masteer_models::{HookPoint, LoadedModel, Site};
 use masteer_types::progress::Progress;
@@ -50,7 +50,7 @@ pub struct Repair {
     /// The samples used.
     pub samples: SampleSet,
     /// How they were generated, when they were.
-    pub generation: Option<GenerationReport>,
+    pub generation: Option<DatagenReport>,
     /// Algorithms that could not be fitted or selected, with why.
     pub failures: Vec<(String, String)>,
     /// Seconds spent in each step.
@@ -69,7 +69,7 @@ pub struct Masteer<'a, B: Backend> {
     seed: u64,
     cache_dir: Option<PathBuf>,
     generator: Option<&'a dyn TextGenerator>,
-    generation: GenerationConfig,
+    generation: DatagenConfig,
     target_count: usize,
     sweep: SweepConfig,
     anchors: AnchorConfig,
@@ -95,11 +95,17 @@ impl<'a, B: Backend> Masteer<'a, B> {
                 .ok()
                 .map(|d| d.join("activations")),
             generator: None,
-            generation: GenerationConfig::default(),
+            generation: DatagenConfig::default(),
+            // 120 pairs: enough for held-out pair accuracy to separate layers (±0.09 at
+            // 95% on a 30-pair validation split) in about a minute of reading.
             target_count: 120,
             sweep: SweepConfig::default(),
             anchors: AnchorConfig::default(),
+            // 24 general prompts form the "no steering" anchor: as many as the
+            // in-scope calibration items the default split leaves.
             out_of_scope: 24,
+            // 8 sequences per forward: the CPU GEMM is near its best from 8 rows on,
+            // and the padding of mixed-length prompts stays small.
             batch: 8,
             progress: false,
             grounded: None,
@@ -168,7 +174,7 @@ impl<'a, B: Backend> Masteer<'a, B> {
     }
 
     /// Sample-generation settings.
-    pub fn generation(mut self, c: GenerationConfig) -> Self {
+    pub fn generation(mut self, c: DatagenConfig) -> Self {
         self.generation = c;
         self
     }
@@ -262,7 +268,7 @@ impl<'a, B: Backend> Masteer<'a, B> {
             .layers
             .clone()
             .unwrap_or_else(|| default_layers(c.num_hidden_layers));
-        let mut sites: Vec<Site> = self.algorithms.needs().iter().map(|n| n.site).collect();
+        let mut sites: Vec<Site> = self.algorithms.sites();
         sites.sort();
         sites.dedup();
         let points: Vec<HookPoint> = layers

@@ -1,6 +1,8 @@
 //! `SteeredModel`: generation and scoring with a strategy library's adaptive steering,
 //! each sequence's decision returned with its output.
 
+use std::sync::Arc;
+
 use burn::tensor::backend::Backend;
 use masteer_anchor::{Decision, MatchMode};
 use masteer_datagen::SteerSample;
@@ -11,17 +13,23 @@ use crate::eval::ab::{self, AbResult, Steering};
 use crate::router::Router;
 use crate::strategy_library::StrategyLibrary;
 
-/// A model and a calibrated library, steering each input by its own decision.
-pub struct SteeredModel<'a, B: Backend> {
-    lm: &'a LoadedModel<B>,
-    library: &'a StrategyLibrary,
+/// A model and a calibrated library, steering each input by its own decision. It owns
+/// shared handles to both, so it can be stored beside them or sent to another thread.
+pub struct SteeredModel<B: Backend> {
+    lm: Arc<LoadedModel<B>>,
+    library: Arc<StrategyLibrary>,
     router: Router,
 }
 
-impl<'a, B: Backend> SteeredModel<'a, B> {
-    /// Steer `lm` with `library`, which must have a router (calibrated anchors, in
-    /// their mode, or a condition gate) consistent with its strategies.
-    pub fn new(lm: &'a LoadedModel<B>, library: &'a StrategyLibrary) -> Result<Self> {
+impl<B: Backend> SteeredModel<B> {
+    /// Steer `lm` with `library` (each an `Arc`, or a value moved in; cloning a model
+    /// shares its weights), which must have a router (calibrated anchors, in their
+    /// mode, or a condition gate) consistent with its strategies.
+    pub fn new(
+        lm: impl Into<Arc<LoadedModel<B>>>,
+        library: impl Into<Arc<StrategyLibrary>>,
+    ) -> Result<Self> {
+        let (lm, library) = (lm.into(), library.into());
         let router = library.router.clone().ok_or_else(|| {
             CoreError::InvalidInput(
                 "the library has no router: calibrate anchors or fit a gate first".into(),
@@ -33,6 +41,16 @@ impl<'a, B: Backend> SteeredModel<'a, B> {
             library,
             router,
         })
+    }
+
+    /// The model it steers.
+    pub fn model(&self) -> &Arc<LoadedModel<B>> {
+        &self.lm
+    }
+
+    /// The library it steers by.
+    pub fn library(&self) -> &Arc<StrategyLibrary> {
+        &self.library
     }
 
     /// Use another matching rule for anchors (e.g. the calibrated soft mix); a gate
@@ -83,6 +101,6 @@ impl<'a, B: Backend> SteeredModel<'a, B> {
 
     /// A/B scores of samples under adaptive steering.
     pub fn score_ab(&self, samples: &[&SteerSample], batch: usize) -> Result<Vec<AbResult>> {
-        ab::score(self.lm, samples, self.steering(), batch)
+        ab::score(&self.lm, samples, self.steering(), batch)
     }
 }

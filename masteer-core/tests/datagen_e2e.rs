@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use masteer_core::datagen::{
-    generate_samples, GenerationConfig, HttpConfig, HttpGenerator, IssueSpec, SampleKind,
-    SampleSet, TextGenerator,
+    generate_samples, DatagenConfig, HttpConfig, HttpGenerator, IssueSpec, SampleKind, SampleSet,
+    TextGenerator,
 };
 use masteer_core::local_generator::LocalGenerator;
 
@@ -45,7 +45,7 @@ fn check_set(set: &SampleSet, min: usize) {
 
 /// The pipeline's accounting: every sample is either written or retrieved, the counts in
 /// the report are the counts in the set, and the generator was called within budget.
-fn check_accounting(set: &SampleSet, report: &masteer_core::datagen::GenerationReport) {
+fn check_accounting(set: &SampleSet, report: &masteer_core::datagen::DatagenReport) {
     let written = set
         .samples()
         .iter()
@@ -70,18 +70,18 @@ fn check_accounting(set: &SampleSet, report: &masteer_core::datagen::GenerationR
     assert!(written <= cap, "{written} written, cap {cap}");
 }
 
-fn config() -> GenerationConfig {
-    GenerationConfig {
+fn config() -> DatagenConfig {
+    DatagenConfig {
         retrieved_share: 0.5,
         max_generator_calls: 18,
-        ..GenerationConfig::default()
+        ..DatagenConfig::default()
     }
 }
 
 #[test]
 fn local_model_turns_an_issue_into_balanced_ab_pairs_deterministically() {
     let lm = common::model();
-    let g = LocalGenerator::new(lm, "smollm2-135m-instruct (local)");
+    let g = LocalGenerator::new(lm.clone(), "smollm2-135m-instruct (local)");
     let spec = IssueSpec::from_text(ISSUE, 24, 11);
     let (a, report) = generate_samples(&spec, Some(&g), &config()).unwrap();
     eprintln!(

@@ -52,7 +52,7 @@ fn repair_moves_behaviour_and_keeps_mmlu() {
     let mmlu = caa::load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu").unwrap();
     let mmlu: Vec<_> = mmlu.iter().take(60).collect();
 
-    let steered = SteeredModel::new(lm, library).unwrap();
+    let steered = SteeredModel::new(lm.clone(), library.clone()).unwrap();
     let adaptive = steered.steering();
     let before = ab::score(lm, &test, Steering::None, 8).unwrap();
     let after = ab::score(lm, &test, adaptive, 8).unwrap();
@@ -84,7 +84,7 @@ fn repair_moves_behaviour_and_keeps_mmlu() {
     let dir = tempfile::tempdir().unwrap();
     library.save(&dir.path().join("artifact")).unwrap();
     let loaded = StrategyLibrary::load(&dir.path().join("artifact")).unwrap();
-    let again = SteeredModel::new(lm, &loaded).unwrap();
+    let again = SteeredModel::new(lm.clone(), loaded.clone()).unwrap();
     let after2 = ab::score(lm, &test[..16], again.steering(), 8).unwrap();
     for (x, y) in after.iter().zip(&after2) {
         assert_eq!(x.logp_positive.to_bits(), y.logp_positive.to_bits());

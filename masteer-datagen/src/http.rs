@@ -8,7 +8,8 @@ use masteer_types::ChatMessage;
 use serde_json::{json, Value};
 
 use crate::error::{DatagenError, Result};
-use crate::generator::{GenOptions, TextGenerator};
+use crate::generator::TextGenerator;
+use masteer_types::GenerateOptions;
 
 /// Settings of an OpenAI-compatible endpoint.
 #[derive(Clone, Debug, PartialEq)]
@@ -143,15 +144,21 @@ impl TextGenerator for HttpGenerator {
         format!("http:{}@{}", self.config.model, self.config.base_url)
     }
 
-    fn generate(&self, messages: &[ChatMessage], opts: &GenOptions) -> Result<String> {
-        let body = json!({
+    fn generate(&self, messages: &[ChatMessage], opts: &GenerateOptions) -> Result<String> {
+        let mut body = json!({
             "model": self.config.model,
             "messages": messages,
-            "max_tokens": opts.max_tokens,
+            "max_tokens": opts.max_new_tokens,
             "temperature": opts.temperature,
             "seed": opts.seed,
-        })
-        .to_string();
+        });
+        if let Some(p) = opts.top_p {
+            body["top_p"] = json!(p);
+        }
+        if let Some(k) = opts.top_k {
+            body["top_k"] = json!(k);
+        }
+        let body = body.to_string();
         let mut wait = self.config.backoff;
         let mut attempt = 0;
         loop {

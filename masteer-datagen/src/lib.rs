@@ -42,11 +42,12 @@ mod set;
 mod spec;
 
 pub use error::{DatagenError, Result};
-pub use generator::{GenOptions, TextGenerator};
+pub use generator::TextGenerator;
 #[cfg(feature = "http")]
 pub use http::{HttpConfig, HttpGenerator};
 pub use masteer_types::ChatMessage;
-pub use pipeline::{generate_samples, GenerationConfig, GenerationReport, WrittenForm};
+pub use masteer_types::GenerateOptions;
+pub use pipeline::{generate_samples, DatagenConfig, DatagenReport, WrittenForm};
 pub use sample::{Provenance, ReviewVerdict, SampleKind, SteerSample};
 pub use set::{SampleSet, Split, SplitFractions, SAMPLE_SET_VERSION};
 pub use spec::{Dimension, IssueSpec};

@@ -30,7 +30,7 @@ pub enum WrittenForm {
 
 /// Settings of a generation run.
 #[derive(Clone, Debug)]
-pub struct GenerationConfig {
+pub struct DatagenConfig {
     /// Share of the target filled with retrieved seed pairs before the writer runs.
     pub retrieved_share: f64,
     /// Most calls to the generator (all roles together).
@@ -43,19 +43,45 @@ pub struct GenerationConfig {
     pub prompts: Prompts,
     /// Form of written pairs.
     pub form: WrittenForm,
+    /// How the roles sample when they write (drafts, analyst retries).
+    pub sampling: Sampling,
+    /// Tries the analyst gets before its template stands in: a small model's reply
+    /// misses a labelled field about one time in three, so three tries nearly always
+    /// yield a parsed analysis.
+    pub analyst_retries: usize,
     /// Show a progress bar.
     pub progress: bool,
 }
 
-impl Default for GenerationConfig {
+/// Sampling settings of the writing roles.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sampling {
+    /// Temperature: 0.7 varies drafts across seeds while keeping them on topic.
+    pub temperature: f32,
+    /// Nucleus: 0.95 cuts the long tail of junk tokens a 135M model samples otherwise.
+    pub top_p: f32,
+}
+
+impl Default for Sampling {
     fn default() -> Self {
-        GenerationConfig {
+        Sampling {
+            temperature: 0.7,
+            top_p: 0.95,
+        }
+    }
+}
+
+impl Default for DatagenConfig {
+    fn default() -> Self {
+        DatagenConfig {
             retrieved_share: 0.5,
             max_generator_calls: 60,
             review: ReviewConfig::default(),
             splits: SplitFractions::default(),
             prompts: Prompts::default(),
             form: WrittenForm::AbChoice,
+            sampling: Sampling::default(),
+            analyst_retries: 3,
             progress: false,
         }
     }
@@ -63,7 +89,7 @@ impl Default for GenerationConfig {
 
 /// What a generation run did.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct GenerationReport {
+pub struct DatagenReport {
     /// The analyst's reading of the issue.
     pub analysis: Option<Analysis>,
     /// The bundled dataset the retriever matched the issue to.
@@ -89,17 +115,24 @@ pub struct GenerationReport {
 pub fn generate_samples(
     spec: &IssueSpec,
     generator: Option<&dyn TextGenerator>,
-    config: &GenerationConfig,
-) -> Result<(SampleSet, GenerationReport)> {
+    config: &DatagenConfig,
+) -> Result<(SampleSet, DatagenReport)> {
     if spec.target_count == 0 {
         return Err(DatagenError::InvalidSet("target count is 0".into()));
     }
-    let mut report = GenerationReport {
+    let mut report = DatagenReport {
         generator: generator.map(|g| g.name()),
         ..Default::default()
     };
     let mut calls = 0usize;
-    let analysis = match analyse(spec, generator, &config.prompts, 3, &mut calls) {
+    let analysis = match analyse(
+        spec,
+        generator,
+        &config.prompts,
+        config.analyst_retries,
+        &config.sampling,
+        &mut calls,
+    ) {
         Ok(a) => a,
         Err(e) => {
             report.error = Some(e.to_string());
@@ -143,7 +176,7 @@ pub fn generate_samples(
     let mut take_retrieved = |accepted: &mut Vec<SteerSample>,
                               reviewer: &mut Reviewer,
                               want: usize,
-                              report: &mut GenerationReport| {
+                              report: &mut DatagenReport| {
         while accepted.len() < want {
             let Some(mut s) = seed_iter.next() else { break };
             s.provenance = Provenance {
@@ -181,7 +214,7 @@ pub fn generate_samples(
             k += 1;
             let d = match draft(
                 g,
-                &config.prompts,
+                config,
                 &analysis,
                 scenario,
                 example,

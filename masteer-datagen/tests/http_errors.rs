@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use masteer_datagen::{
-    generate_samples, ChatMessage, GenOptions, GenerationConfig, HttpConfig, HttpGenerator,
+    generate_samples, ChatMessage, DatagenConfig, GenerateOptions, HttpConfig, HttpGenerator,
     IssueSpec, TextGenerator,
 };
 
@@ -74,7 +74,7 @@ fn client(url: &str) -> HttpGenerator {
 }
 
 fn ask(g: &HttpGenerator) -> masteer_datagen::Result<String> {
-    g.generate(&[ChatMessage::user("hi")], &GenOptions::default())
+    g.generate(&[ChatMessage::user("hi")], &GenerateOptions::default())
 }
 
 #[test]
@@ -169,10 +169,10 @@ fn samples_made_before_a_generator_failure_are_kept() {
         30,
         5,
     );
-    let cfg = GenerationConfig {
+    let cfg = DatagenConfig {
         retrieved_share: 0.2,
         max_generator_calls: 100,
-        ..GenerationConfig::default()
+        ..DatagenConfig::default()
     };
     let (set, report) = generate_samples(&spec, Some(&g), &cfg).unwrap();
     assert!(

@@ -19,11 +19,13 @@
 
 mod chat;
 pub mod fsutil;
+mod generation_options;
 mod hook;
 mod position;
 pub mod progress;
 
 pub use chat::ChatMessage;
+pub use generation_options::GenerateOptions;
 pub use hook::{HookPoint, Site};
 pub use position::Positions;
 

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use masteer_types::{Operation, Positions, Site};
+use masteer_types::{Positions, Site};
 use ndarray::{concatenate, Axis};
 use rayon::prelude::*;
 
 use super::logistic;
 use crate::activations::ContrastActivations;
-use crate::algorithm::{ActivationNeeds, SteeringAlgorithm};
+use crate::algorithm::SteeringAlgorithm;
 use crate::diagnostics::{layer_diagnostics, layer_vector, mean_rows, normalise};
 use crate::error::{AlgorithmError, Result};
 use crate::vector::{HeadDiagnostics, SteeringVector};
@@ -105,14 +105,6 @@ impl SteeringAlgorithm for Iti {
 
     fn site(&self) -> Site {
         Site::AttnHeads
-    }
-
-    fn needs(&self) -> ActivationNeeds {
-        ActivationNeeds {
-            site: Site::AttnHeads,
-            layers: None,
-            needs_heads: true,
-        }
     }
 
     fn fit(&self, acts: &ContrastActivations) -> Result<SteeringVector> {
@@ -243,13 +235,9 @@ impl SteeringAlgorithm for Iti {
             diag.heads = heads;
             out.insert(layer, layer_vector(&v, norm, diag));
         }
-        Ok(SteeringVector {
-            algorithm: self.name().to_string(),
-            site: Site::AttnHeads,
-            operation: Operation::Add,
-            positions: self.positions,
-            default_coefficient: self.alpha,
-            layers: out,
-        })
+        Ok(
+            SteeringVector::additive(self.name(), Site::AttnHeads, self.positions, out)
+                .with_default_coefficient(self.alpha),
+        )
     }
 }

@@ -1,6 +1,6 @@
 //! Mean difference (CAA): per layer, the mean over pairs of `positive − negative`.
 
-use masteer_types::{Operation, Positions, Site};
+use masteer_types::{Positions, Site};
 
 use crate::activations::ContrastActivations;
 use crate::algorithm::{fit_per_layer, SteeringAlgorithm};
@@ -47,13 +47,11 @@ impl SteeringAlgorithm for MeanDifference {
                 layer_diagnostics(acts, point, &dir, norm),
             ))
         })?;
-        Ok(SteeringVector {
-            algorithm: self.name().to_string(),
-            site: self.site,
-            operation: Operation::Add,
-            positions: self.positions,
-            default_coefficient: 1.0,
+        Ok(SteeringVector::additive(
+            self.name(),
+            self.site,
+            self.positions,
             layers,
-        })
+        ))
     }
 }

@@ -20,7 +20,7 @@
 //! centres its input, which is right for `Diff` only.) The sign is oriented so that
 //! positives project above their paired negatives for the majority of pairs.
 
-use masteer_types::{HookPoint, Operation, Positions, Site};
+use masteer_types::{HookPoint, Positions, Site};
 use ndarray::{Array1, Array2, Axis};
 
 use crate::activations::{ContrastActivations, PairedRows};
@@ -64,7 +64,6 @@ pub struct Pca {
     pub max_iterations: usize,
     /// Stop when the component moves less than this (L2).
     pub tolerance: f64,
-    name: String,
 }
 
 impl Pca {
@@ -76,7 +75,6 @@ impl Pca {
             positions: Positions::All,
             max_iterations: 2000,
             tolerance: 1e-10,
-            name: format!("pca_{}", variant.name()),
         }
     }
 
@@ -151,8 +149,13 @@ pub(crate) fn first_component(
 }
 
 impl SteeringAlgorithm for Pca {
+    /// `pca_<variant>`, from the variant it holds now.
     fn name(&self) -> &str {
-        &self.name
+        match self.variant {
+            PcaVariant::Diff => "pca_diff",
+            PcaVariant::Center => "pca_center",
+            PcaVariant::Pairwise => "pca_pairwise",
+        }
     }
 
     fn site(&self) -> Site {
@@ -173,13 +176,11 @@ impl SteeringAlgorithm for Pca {
             diag.explained_variance = Some(explained as f32);
             Ok(layer_vector(&dir, rms, diag))
         })?;
-        Ok(SteeringVector {
-            algorithm: self.name.clone(),
-            site: self.site,
-            operation: Operation::Add,
-            positions: self.positions,
-            default_coefficient: 1.0,
+        Ok(SteeringVector::additive(
+            self.name(),
+            self.site,
+            self.positions,
             layers,
-        })
+        ))
     }
 }

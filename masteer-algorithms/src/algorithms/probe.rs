@@ -1,7 +1,7 @@
 //! Linear probe: L2-regularised logistic regression per layer; the direction is the
 //! normalised weight vector.
 
-use masteer_types::{Operation, Positions, Site};
+use masteer_types::{Positions, Site};
 
 use super::logistic;
 use crate::activations::ContrastActivations;
@@ -106,13 +106,11 @@ impl SteeringAlgorithm for LinearProbe {
                 Some(logistic::accuracy(&probe, held.positive.view(), held.negative.view()) as f32);
             Ok(layer_vector(&dir, shift, diag))
         })?;
-        Ok(SteeringVector {
-            algorithm: self.name().to_string(),
-            site: self.site,
-            operation: Operation::Add,
-            positions: self.positions,
-            default_coefficient: 1.0,
+        Ok(SteeringVector::additive(
+            self.name(),
+            self.site,
+            self.positions,
             layers,
-        })
+        ))
     }
 }

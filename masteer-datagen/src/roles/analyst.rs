@@ -4,10 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::generator::{GenOptions, TextGenerator};
+use crate::generator::TextGenerator;
+use crate::pipeline::Sampling;
 use crate::prompts::{field, fields, fill, Prompts};
 use crate::spec::{Dimension, IssueSpec};
 use masteer_types::ChatMessage;
+use masteer_types::GenerateOptions;
 
 /// What the analyst understood of the issue.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +94,7 @@ pub fn analyse(
     generator: Option<&dyn TextGenerator>,
     prompts: &Prompts,
     retries: usize,
+    sampling: &Sampling,
     calls: &mut usize,
 ) -> Result<Analysis> {
     let Some(g) = generator else {
@@ -100,10 +103,16 @@ pub fn analyse(
     let prompt = fill(&prompts.analyst, &[("description", &spec.description)]);
     for attempt in 0..retries.max(1) {
         *calls += 1;
-        let opts = GenOptions {
-            max_tokens: 160,
-            temperature: if attempt == 0 { 0.0 } else { 0.7 },
-            seed: spec.seed.wrapping_add(attempt as u64),
+        // The first try is greedy; a retry samples, so that it can differ. 160 tokens
+        // hold the four labelled fields the prompt asks for.
+        let seed = spec.seed.wrapping_add(attempt as u64);
+        let opts = if attempt == 0 {
+            GenerateOptions {
+                seed,
+                ..GenerateOptions::greedy(160)
+            }
+        } else {
+            GenerateOptions::sampled(160, sampling.temperature, sampling.top_p, seed)
         };
         let reply = g.generate(&[ChatMessage::user(prompt.clone())], &opts)?;
         let (good, bad) = (field(&reply, "GOOD"), field(&reply, "BAD"));

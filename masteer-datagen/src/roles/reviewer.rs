@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::generator::{GenOptions, TextGenerator};
+use crate::generator::TextGenerator;
 use crate::prompts::{fill, Prompts};
 use crate::sample::{ReviewVerdict, SampleKind, SteerSample};
 use masteer_types::ChatMessage;
+use masteer_types::GenerateOptions;
 
 /// Why a pair was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -303,10 +304,10 @@ impl Reviewer {
         );
         let reply = generator.generate(
             &[ChatMessage::user(prompt)],
-            &GenOptions {
-                max_tokens: 4,
-                temperature: 0.0,
+            // The judge answers with one digit: a few greedy tokens hold it.
+            &GenerateOptions {
                 seed,
+                ..GenerateOptions::greedy(4)
             },
         )?;
         let picked_first = reply.trim_start().starts_with('1');

@@ -7,11 +7,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::error::Result;
-use crate::generator::{GenOptions, TextGenerator};
-use crate::prompts::{fill, first_sentence, Prompts};
+use crate::generator::TextGenerator;
+use crate::pipeline::DatagenConfig;
+use crate::prompts::{fill, first_sentence};
 use crate::roles::analyst::Analysis;
 use crate::sample::{Provenance, SampleKind, SteerSample};
 use masteer_types::ChatMessage;
+use masteer_types::GenerateOptions;
 
 /// A user message with a good and a bad reply, before it becomes a sample.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,22 +32,20 @@ pub struct Draft {
 /// more reliably than one structured request. `None` when a reply is unusable.
 pub fn draft(
     generator: &dyn TextGenerator,
-    prompts: &Prompts,
+    config: &DatagenConfig,
     analysis: &Analysis,
     scenario: &str,
     example: &str,
     seed: u64,
     calls: &mut usize,
 ) -> Result<Option<Draft>> {
+    let (prompts, sampling) = (&config.prompts, &config.sampling);
     let ask = |prompt: String, seed: u64, calls: &mut usize| -> Result<String> {
         *calls += 1;
         generator.generate(
             &[ChatMessage::user(prompt)],
-            &GenOptions {
-                max_tokens: 48,
-                temperature: 0.7,
-                seed,
-            },
+            // One sentence each (user message, good reply, bad reply) fits in 48 tokens.
+            &GenerateOptions::sampled(48, sampling.temperature, sampling.top_p, seed),
         )
     };
     let user_reply = ask(

@@ -9,46 +9,7 @@ use super::session::{Hooks, SeqInput, Session};
 use crate::error::{ModelError, Result};
 use crate::hooks::{Decider, InterventionPlan};
 use crate::model::Llama;
-
-/// Settings of a generation run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GenerateOptions {
-    /// Most new tokens per sequence.
-    pub max_new_tokens: usize,
-    /// 0 for greedy decoding.
-    pub temperature: f32,
-    /// Keep only the k most likely tokens when sampling.
-    pub top_k: Option<usize>,
-    /// Keep the smallest set of tokens whose probability reaches p when sampling.
-    pub top_p: Option<f32>,
-    /// Seed of the sampler (sequence `i` uses `seed + i`).
-    pub seed: u64,
-    /// Ids that end a sequence; `None` uses the model's end-of-turn / EOS ids.
-    pub stop_ids: Option<Vec<u32>>,
-}
-
-impl Default for GenerateOptions {
-    fn default() -> Self {
-        GenerateOptions {
-            max_new_tokens: 64,
-            temperature: 0.0,
-            top_k: None,
-            top_p: None,
-            seed: 0,
-            stop_ids: None,
-        }
-    }
-}
-
-impl GenerateOptions {
-    /// Greedy decoding of at most `max_new_tokens`.
-    pub fn greedy(max_new_tokens: usize) -> Self {
-        GenerateOptions {
-            max_new_tokens,
-            ..Default::default()
-        }
-    }
-}
+pub use masteer_types::GenerateOptions;
 
 /// Why a sequence stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
