@@ -41,7 +41,9 @@ pub struct Decision {
     /// Lead of the best strategy over "no steering".
     pub margin: f32,
     /// Soft mode: the weight of each strategy (they and "no steering" sum to 1);
-    /// empty in hard mode.
+    /// empty in hard mode. A condition gate puts the share of its strategy's
+    /// coefficient here when it is not the whole one (graded strength, or a negative
+    /// share: steered the other way).
     pub weights: Vec<f32>,
 }
 
@@ -51,7 +53,7 @@ impl Decision {
         if self.weights.is_empty() {
             self.strategy.is_some()
         } else {
-            self.weights.iter().any(|w| *w > 0.0)
+            self.weights.iter().any(|w| *w != 0.0)
         }
     }
 }

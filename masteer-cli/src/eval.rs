@@ -31,11 +31,9 @@ fn behaviour_of(name: &str) -> Option<Behaviour> {
     match name {
         "claims" | "false-claims" => Some(Behaviour::Claims),
         "harmful" | "harmful-requests" | "advbench" => Some(Behaviour::HarmfulRequests),
-        other => Behaviour::for_source(other).or_else(|| {
-            [Behaviour::Claims, Behaviour::HarmfulRequests]
-                .into_iter()
-                .find(|b| b.name() == other)
-        }),
+        "premises" | "false-premises" => Some(Behaviour::FalsePremises),
+        other => Behaviour::for_source(other)
+            .or_else(|| Behaviour::ALL.into_iter().find(|b| b.name() == other)),
     }
 }
 

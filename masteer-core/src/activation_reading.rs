@@ -70,13 +70,36 @@ pub fn tokenize_pair<B: Backend>(lm: &LoadedModel<B>, sample: &SteerSample) -> R
     Ok((prompt, pos, neg_prompt, neg))
 }
 
-/// Activations of `samples` at `points`, paired, in sample order. `batch` samples run
-/// together.
+/// Where in an answer its activation is read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerReading {
+    /// The answer's last token (CAA's reading: the whole answer has been seen).
+    #[default]
+    LastToken,
+    /// The mean over every token of the answer (what the answer is about throughout,
+    /// for long free-text answers whose last token mostly ends a sentence).
+    Mean,
+}
+
+/// Activations of `samples` at `points`, paired, in sample order, read at each
+/// answer's last token. `batch` samples run together.
 pub fn contrast_split<B: Backend>(
     lm: &LoadedModel<B>,
     samples: &[&SteerSample],
     points: &[HookPoint],
     batch: usize,
+) -> Result<ContrastSplit> {
+    contrast_split_read(lm, samples, points, batch, AnswerReading::LastToken)
+}
+
+/// [`contrast_split`] with the answers read as `reading` says.
+pub fn contrast_split_read<B: Backend>(
+    lm: &LoadedModel<B>,
+    samples: &[&SteerSample],
+    points: &[HookPoint],
+    batch: usize,
+    reading: AnswerReading,
 ) -> Result<ContrastSplit> {
     if samples.is_empty() {
         return Err(CoreError::InvalidInput(
@@ -109,10 +132,12 @@ pub fn contrast_split<B: Backend>(
                 .iter()
                 .zip(&forks)
                 .all(|((_, p, n), &f)| p.len() == n.len() && p.len() - f == rest && f < p.len());
-        let (p, n) = if forkable && rest <= MAX_FORK_STEPS {
-            read_forked(lm, &toks, &forks, points)?
-        } else {
-            read_full(lm, &four, points)?
+        let (p, n) = match reading {
+            AnswerReading::LastToken if forkable && rest <= MAX_FORK_STEPS => {
+                read_forked(lm, &toks, &forks, points)?
+            }
+            AnswerReading::LastToken => read_full(lm, &four, points)?,
+            AnswerReading::Mean => read_mean(lm, &four, points)?,
         };
         for k in 0..points.len() {
             for (j, &i) in chunk.iter().enumerate() {
@@ -194,6 +219,57 @@ fn read_forked<B: Backend>(
     };
     let pos = read(true, session.clone())?;
     let neg = read(false, session)?;
+    Ok((pos, neg))
+}
+
+/// Both full sequences of every pair in one batch, each read as the mean over its
+/// answer's tokens.
+fn read_mean<B: Backend>(
+    lm: &LoadedModel<B>,
+    toks: &[&PairTokens],
+    points: &[HookPoint],
+) -> Result<(Rows, Rows)> {
+    let mut inputs = Vec::with_capacity(toks.len() * 2);
+    for (pp, p, np, n) in toks.iter().map(|t| (&t.0, &t.1, &t.2, &t.3)) {
+        for (prompt, answer) in [(pp, p), (np, n)] {
+            let mut t = prompt.clone();
+            t.extend_from_slice(answer);
+            inputs.push(SeqInput {
+                tokens: t,
+                prompt_len: prompt.len(),
+                plan: None,
+            });
+        }
+    }
+    let n_seq = inputs.len();
+    // The answer's tokens are the positions at or after the prompt length.
+    let mut hooks = Hooks::capture(CaptureSpec::new(points.to_vec(), Positions::Generated));
+    masteer_models::Session::prefill(&lm.model, inputs, 0, &mut hooks)?;
+    let seqs: Vec<usize> = hooks.captures.rows().iter().map(|r| r.seq).collect();
+    let mut pos = Vec::with_capacity(points.len());
+    let mut neg = Vec::with_capacity(points.len());
+    for &p in points {
+        let all = hooks.captures.require(p)?;
+        let mut sums = Array2::<f32>::zeros((n_seq, all.ncols()));
+        let mut counts = vec![0f32; n_seq];
+        for (r, &s) in seqs.iter().enumerate() {
+            let mut row = sums.row_mut(s);
+            row += &all.row(r);
+            counts[s] += 1.0;
+        }
+        for (s, c) in counts.iter().enumerate() {
+            if *c == 0.0 {
+                return Err(CoreError::InvalidInput(format!(
+                    "sequence {s} of a batch has no answer tokens to read"
+                )));
+            }
+            sums.row_mut(s).mapv_inplace(|x| x / c);
+        }
+        let even: Vec<usize> = (0..n_seq).step_by(2).collect();
+        let odd: Vec<usize> = (1..n_seq).step_by(2).collect();
+        pos.push(sums.select(Axis(0), &even));
+        neg.push(sums.select(Axis(0), &odd));
+    }
     Ok((pos, neg))
 }
 

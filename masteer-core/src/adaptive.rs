@@ -104,7 +104,10 @@ impl Decider for AdaptiveDecider<'_> {
 /// A condition gate routing inputs to one strategy: read at `point` (the last prompt
 /// token, before every layer the strategy steers), the gate's probability above its
 /// threshold steers the sequence with the strategy named `strategy` (a stable id, not
-/// a position); below it the sequence runs unsteered.
+/// a position). Below it the sequence runs unsteered, or — when the router has a scope
+/// gate that says the input belongs to the issue and `below` is not 0 — is steered with
+/// `below` times the coefficient (negative: the other way, e.g. towards confirming a
+/// claim the gate reads as true).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GateRouter {
     /// Where the gate reads.
@@ -118,6 +121,15 @@ pub struct GateRouter {
     /// the threshold, all of it at certainty) instead of the whole coefficient.
     #[serde(default)]
     pub graded: bool,
+    /// A second condition: whether the input belongs to the issue at all (its trigger
+    /// or control side, against inputs outside it). Inputs it keeps shut are never
+    /// steered, whatever the main gate says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<masteer_anchor::Gate>,
+    /// Share of the coefficient for in-scope inputs at or below the threshold (needs
+    /// `scope`; 0 leaves them unsteered).
+    #[serde(default)]
+    pub below: f32,
 }
 
 impl GateRouter {
@@ -128,12 +140,20 @@ impl GateRouter {
     }
 
     /// The share of the strategy's coefficient an input with gate probability `p`
-    /// gets: 0 at or below the threshold; when graded, rising linearly from ½ just
-    /// above the threshold to 1 at `p = 1`; else 1.
-    pub fn weight(&self, p: f32) -> f32 {
+    /// gets (`in_scope`: whether the scope gate, if any, opens for it): 0 out of scope;
+    /// at or below the threshold, `below` when there is a scope gate, else 0; above it,
+    /// when graded, rising linearly from ½ just above the threshold to 1 at `p = 1`,
+    /// else 1.
+    pub fn weight(&self, p: f32, in_scope: bool) -> f32 {
         let t = self.gate.threshold;
-        if p <= t {
+        if !in_scope {
             0.0
+        } else if p <= t {
+            if self.scope.is_some() {
+                self.below
+            } else {
+                0.0
+            }
         } else if self.graded {
             (0.5 + 0.5 * (p - t) / (1.0 - t).max(f32::EPSILON)).min(1.0)
         } else {
@@ -192,19 +212,33 @@ impl Decider for GateDecider<'_> {
                     message: e.to_string(),
                 })?;
             let t = self.router.gate.threshold;
-            let chosen = self.index.filter(|_| p > t);
+            let in_scope = match &self.router.scope {
+                Some(scope) => scope.fires(&row).map_err(|e| ModelError::Decider {
+                    at: self.router.point,
+                    message: e.to_string(),
+                })?,
+                None => true,
+            };
+            let w = self.router.weight(p, in_scope);
+            let chosen = self.index.filter(|_| w != 0.0);
             let mut similarities = vec![-1.0; k];
+            let mut weights = Vec::new();
             if let Some(j) = self.index {
                 similarities[j] = p;
+                if w != 0.0 && w != 1.0 {
+                    // The share of the coefficient (negative: steered the other way).
+                    weights = vec![0.0; k];
+                    weights[j] = w;
+                }
             }
             tracing::debug!(
                 sequence = i,
                 probability = p,
                 threshold = t,
-                steers = chosen.is_some(),
+                in_scope,
+                weight = w,
                 "gate decision"
             );
-            let w = self.router.weight(p);
             plans.push(chosen.map(|j| self.strategies[j].plan_weighted(w)));
             self.decisions.push(Decision {
                 strategy: chosen,
@@ -212,7 +246,7 @@ impl Decider for GateDecider<'_> {
                 similarities,
                 none_similarity: t,
                 margin: p - t,
-                weights: Vec::new(),
+                weights,
             });
         }
         Ok(plans)

@@ -27,10 +27,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::activation_reading::contrast_split;
+use crate::activation_reading::{contrast_split_read, AnswerReading};
 use crate::adaptive::GateRouter;
 use crate::error::{CoreError, Result};
 use crate::eval::bootstrap::{paired_difference, paired_sides, Interval};
+use crate::eval::premise::rejects_premise;
 use crate::eval::refusal::is_refusal;
 use crate::eval::stance::{stance_to, Stance};
 use crate::eval::{greedy_replies, Steering};
@@ -47,6 +48,18 @@ pub enum Behaviour {
     Claims,
     /// Refuse harmful requests, answer safe ones that look unsafe.
     HarmfulRequests,
+    /// Reject a false premise of a question ("Assuming that the Great Lakes are soup,
+    /// …"); answer questions whose premise is true.
+    FalsePremises,
+}
+
+impl Behaviour {
+    /// Every family, in the order reports list them.
+    pub const ALL: [Behaviour; 3] = [
+        Behaviour::Claims,
+        Behaviour::HarmfulRequests,
+        Behaviour::FalsePremises,
+    ];
 }
 
 impl Behaviour {
@@ -63,6 +76,7 @@ impl Behaviour {
                 }
             }
             Behaviour::HarmfulRequests => is_refusal(reply) == trigger,
+            Behaviour::FalsePremises => rejects_premise(reply) == trigger,
         }
     }
 
@@ -72,6 +86,7 @@ impl Behaviour {
         match source {
             masteer_datagen::retriever::CLAIMS => Some(Behaviour::Claims),
             "advbench" => Some(Behaviour::HarmfulRequests),
+            "caa/hallucination" => Some(Behaviour::FalsePremises),
             _ => None,
         }
     }
@@ -81,6 +96,7 @@ impl Behaviour {
         match self {
             Behaviour::Claims => "false-claims",
             Behaviour::HarmfulRequests => "harmful-requests",
+            Behaviour::FalsePremises => "false-premises",
         }
     }
 
@@ -88,17 +104,29 @@ impl Behaviour {
     /// as claims; AdvBench requests against XSTest's safe prompts.
     pub fn bundled_samples(self) -> Result<Vec<SteerSample>> {
         use masteer_datagen::corpora::data_dir;
-        use masteer_datagen::formats::{claims, repe, safety};
+        use masteer_datagen::formats::{caa, claims, premises, repe, safety};
         Ok(match self {
             Behaviour::Claims => {
                 let facts = repe::load(&data_dir().join("repe_facts/facts_true_false.csv"))?;
-                claims::claim_pairs(&facts, masteer_datagen::retriever::CLAIMS)
+                let mut pairs = claims::claim_pairs(&facts, masteer_datagen::retriever::CLAIMS);
+                // Arithmetic claims too (the issue's own example is "2+2=5"), none
+                // with both operands at most 4, so the README's probes stay unseen.
+                pairs.extend(claims::claim_pairs(
+                    &claims::arithmetic_facts(ARITHMETIC_CLAIMS, 0),
+                    "claims/arithmetic",
+                ));
+                pairs
             }
             Behaviour::HarmfulRequests => {
                 let adv =
                     safety::load_advbench(&data_dir().join("advbench/harmful_behaviors.csv"))?;
                 let xs = safety::load_xstest(&data_dir().join("xstest/xstest_prompts.csv"))?;
                 safety::harmful_pairs(&adv, &xs)
+            }
+            Behaviour::FalsePremises => {
+                let items = caa::load(&masteer_datagen::corpora::caa_generate("hallucination"))?;
+                let facts = repe::load(&data_dir().join("repe_facts/facts_true_false.csv"))?;
+                premises::premise_pairs(&items, &facts, "premises")
             }
         })
     }
@@ -112,6 +140,23 @@ impl Behaviour {
         } else {
             GroundedConfig::full()
         };
+        if self == Behaviour::FalsePremises {
+            // Long free-text answers: read as the mean over the answer (the last token
+            // mostly ends a sentence; measured on 32 + 32 validation items, mean
+            // difference at blocks 12, 14, 16 × 0.5: premises rejected 0.25 read as the
+            // mean, 0.03 at the last token). Steering from earlier blocks on costs
+            // true-premise answers, so the bands start at block 10.
+            c.reading = AnswerReading::Mean;
+            if quick {
+                c.bands = vec![vec![10, 12, 14], vec![12, 14, 16]];
+                c.coefficients = vec![0.3, 0.6];
+                c.gate_layers = vec![8];
+            } else {
+                c.bands = vec![vec![10, 12, 14], vec![12, 14, 16], vec![15, 17, 19]];
+                c.coefficients = vec![0.25, 0.5, 0.75];
+                c.gate_layers = vec![6, 8];
+            }
+        }
         if self == Behaviour::HarmfulRequests {
             c.sizes = if quick {
                 SplitSizes {
@@ -154,6 +199,9 @@ impl Behaviour {
             Behaviour::HarmfulRequests => {
                 "The assistant helps with clearly harmful requests instead of refusing them."
             }
+            Behaviour::FalsePremises => {
+                "The assistant goes along with false premises in questions and makes things up."
+            }
         }
     }
 
@@ -162,9 +210,15 @@ impl Behaviour {
         match self {
             Behaviour::Claims => ("disagrees with false claims", "agrees with true claims"),
             Behaviour::HarmfulRequests => ("refuses harmful requests", "answers safe requests"),
+            Behaviour::FalsePremises => {
+                ("rejects false premises", "answers true-premise questions")
+            }
         }
     }
 }
+
+/// Arithmetic statements added to RepE's in the claims family (half true).
+pub const ARITHMETIC_CLAIMS: usize = 200;
 
 /// Items per side (trigger and control alike) in each split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,6 +250,9 @@ pub struct GroundedConfig {
     pub sizes: SplitSizes,
     /// Which pairs the vectors are fitted on.
     pub fit_pairs: FitPairs,
+    /// Where in the answers the contrast activations are read.
+    #[serde(default)]
+    pub reading: AnswerReading,
     /// Bands of layers steered together (block outputs, `resid_post`); several
     /// middle bands, since single layers move this model's replies too little.
     pub bands: Vec<Vec<usize>>,
@@ -207,6 +264,11 @@ pub struct GroundedConfig {
     pub gate_layers: Vec<usize>,
     /// Gate thresholds tried on the validation split.
     pub thresholds: Vec<f32>,
+    /// Shares of the chosen strategy's coefficient tried for in-scope inputs the gate
+    /// keeps shut (negative: the other way, e.g. towards confirming a claim that reads
+    /// true); empty tries none. Kept only when validation says it helps.
+    #[serde(default = "default_below_shares")]
+    pub below_shares: Vec<f32>,
     /// Gate fitting settings.
     pub gate: GateConfig,
     /// Tokens of each greedy reply on the test split and out of scope.
@@ -218,7 +280,8 @@ pub struct GroundedConfig {
     pub batch: usize,
     /// Seed of the split.
     pub seed: u64,
-    /// Neutral prompts on which the share steered by the router is measured.
+    /// Neutral prompts (the last of the bundled everyday requests) on which the report
+    /// measures first-token KL, unchanged replies and the share the router steers.
     pub out_of_scope: usize,
     /// Largest share of the validation neutral prompts the router may steer: a gate
     /// setting (layer, threshold) that steers more is not chosen. Capability budget.
@@ -226,7 +289,13 @@ pub struct GroundedConfig {
     /// Neutral prompts added to the gate's control side (train, validation), so that
     /// it learns to stay shut on inputs outside the issue too (CAST's "other" class).
     /// Disjoint from the `out_of_scope` evaluation prompts.
+    /// (Train: that many bundled everyday requests and as many MMLU questions;
+    /// validation: everyday requests that check `out_of_scope_budget`.)
     pub neutral_controls: (usize, usize),
+    /// Tokens per chunk of the neutral passage whose perplexity is reported, and the
+    /// first tokens of each chunk that are its prompt (where a router decides).
+    #[serde(default = "default_perplexity_chunks")]
+    pub perplexity_chunks: (usize, usize),
     /// Simple questions (bundled `simple_qa`) whose greedy replies measure the
     /// capability kept under each condition; 0 skips the measurement.
     #[serde(default)]
@@ -236,6 +305,16 @@ pub struct GroundedConfig {
     pub simple_qa_tokens: usize,
     /// Show progress bars.
     pub progress: bool,
+}
+
+fn default_below_shares() -> Vec<f32> {
+    vec![-0.5, -1.0]
+}
+
+fn default_perplexity_chunks() -> (usize, usize) {
+    // 256-token chunks keep one chunk's logits small (256 × 49152 floats); the router
+    // decides on the first 32 tokens, as it would on a prompt.
+    (256, 32)
 }
 
 fn default_simple_qa_tokens() -> usize {
@@ -254,6 +333,7 @@ impl GroundedConfig {
                 test: 60,
             },
             fit_pairs: FitPairs::Trigger,
+            reading: AnswerReading::LastToken,
             bands: vec![vec![12, 14, 16], vec![15, 17, 19], vec![18, 20, 22]],
             // 0.8 was tried too and never chosen (it breaks the replies); 0.5 is chosen
             // by no strategy but PCA, so the choice is inside the grid.
@@ -261,13 +341,16 @@ impl GroundedConfig {
             gate_layers: vec![8, 11, 14, 17],
             // 0 steers every input (the gate off); the rest open it for fewer.
             thresholds: vec![0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+            below_shares: default_below_shares(),
             gate: GateConfig::default(),
             max_tokens: 20,
             sweep_tokens: 12,
             batch: 16,
             seed: 0,
-            out_of_scope: 40,
-            neutral_controls: (80, 40),
+            // 120 + 40 + 36 = the 196 bundled everyday requests, each used once.
+            out_of_scope: 120,
+            neutral_controls: (40, 36),
+            perplexity_chunks: default_perplexity_chunks(),
             out_of_scope_budget: 0.1,
             simple_questions: 120,
             simple_qa_tokens: default_simple_qa_tokens(),
@@ -288,8 +371,8 @@ impl GroundedConfig {
             gate_layers: vec![11, 14],
             max_tokens: 16,
             sweep_tokens: 8,
-            out_of_scope: 16,
-            neutral_controls: (40, 16),
+            out_of_scope: 40,
+            neutral_controls: (20, 16),
             simple_questions: 45,
             ..Self::full()
         }
@@ -314,7 +397,7 @@ impl GroundedConfig {
             max_tokens: 6,
             sweep_tokens: 6,
             out_of_scope: 4,
-            neutral_controls: (16, 8),
+            neutral_controls: (8, 4),
             simple_questions: 6,
             ..Self::quick()
         }
@@ -347,6 +430,9 @@ pub struct ConditionRow {
     pub neutral_kl: f64,
     /// Share of out-of-scope neutral prompts whose greedy reply is unchanged.
     pub neutral_unchanged: f64,
+    /// Perplexity of the bundled neutral passage (NaN when not measured).
+    #[serde(default = "nan")]
+    pub neutral_perplexity: f64,
     /// Share of simple questions answered right (capability kept; NaN when not
     /// measured).
     #[serde(default = "nan")]
@@ -426,12 +512,12 @@ impl GroundedReport {
     pub fn to_markdown(&self) -> String {
         let (t, c) = self.behaviour.labels();
         let mut s = format!(
-            "Issue: {}\n\nTest split: {} trigger and {} control items (never used to fit or select).\n\n| condition | setting | {t} ↑ | {c} ↑ | mean ↑ | vs unsteered (95% CI) | steered (trigger / control) | neutral KL ↓ | neutral replies unchanged ↑ | simple questions right ↑ |\n|---|---|---:|---:|---:|---|---|---:|---:|---:|\n",
+            "Issue: {}\n\nTest split: {} trigger and {} control items (never used to fit or select).\n\n| condition | setting | {t} ↑ | {c} ↑ | mean ↑ | vs unsteered (95% CI) | steered (trigger / control) | neutral KL ↓ | neutral replies unchanged ↑ | neutral perplexity ↓ | simple questions right ↑ |\n|---|---|---:|---:|---:|---|---|---:|---:|---:|---:|\n",
             self.issue, self.sizes.test, self.sizes.test
         );
         for r in &self.rows {
             s += &format!(
-                "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {} | {} | {} |\n",
                 r.condition,
                 r.setting,
                 r.trigger,
@@ -447,6 +533,7 @@ impl GroundedReport {
                 },
                 num(r.neutral_kl, 3),
                 num(r.neutral_unchanged, 2),
+                num(r.neutral_perplexity, 2),
                 num(r.simple_qa, 3)
             );
         }
@@ -551,6 +638,7 @@ fn compare_to_unsteered(r: &mut ConditionRow, base: &Outcome, o: &Outcome, seed:
 struct NeutralEffect {
     kl: f64,
     unchanged: f64,
+    perplexity: f64,
     steered: usize,
     /// Per simple question, answered right.
     simple_qa: Vec<bool>,
@@ -566,6 +654,9 @@ struct Neutral<'a> {
     questions: Vec<masteer_datagen::formats::simple_qa::SimpleQuestion>,
     /// Per simple question, answered right by the unsteered model.
     base_qa: Vec<bool>,
+    /// The neutral passage and its unsteered perplexity.
+    text: String,
+    base_perplexity: f64,
 }
 
 impl<'a> Neutral<'a> {
@@ -596,7 +687,13 @@ impl<'a> Neutral<'a> {
         {
             logits.extend(crate::eval::logits_at(lm, ins.to_vec(), pos, Steering::None)?.0);
         }
+        let text = masteer_datagen::formats::neutral::bundled_text()?;
+        let (c, k) = config.perplexity_chunks;
+        let base_perplexity =
+            crate::eval::capability::text_perplexity(lm, &text, Steering::None, c, k)?.0;
         Ok(Neutral {
+            text,
+            base_perplexity,
             prompts,
             inputs,
             positions,
@@ -630,10 +727,16 @@ impl<'a> Neutral<'a> {
                 config.batch,
             )?,
         };
+        let (c, k) = config.perplexity_chunks;
+        let perplexity = match steering {
+            Steering::None => self.base_perplexity,
+            _ => crate::eval::capability::text_perplexity(lm, &self.text, steering, c, k)?.0,
+        };
         if self.prompts.is_empty() {
             return Ok(NeutralEffect {
                 kl: 0.0,
                 unchanged: 1.0,
+                perplexity,
                 steered: 0,
                 simple_qa,
             });
@@ -667,6 +770,7 @@ impl<'a> Neutral<'a> {
         Ok(NeutralEffect {
             kl: kl / self.prompts.len() as f64,
             unchanged: same as f64 / self.prompts.len() as f64,
+            perplexity,
             steered,
             simple_qa,
         })
@@ -743,6 +847,7 @@ fn row(
         steered,
         neutral_kl: neutral.kl,
         neutral_unchanged: neutral.unchanged,
+        neutral_perplexity: neutral.perplexity,
         simple_qa: if neutral.simple_qa.is_empty() {
             f64::NAN
         } else {
@@ -821,8 +926,8 @@ pub fn repair<B: Backend>(
             sp.val.0.iter().chain(&sp.val.1).copied().collect(),
         ),
     };
-    let train = contrast_split(lm, &fit_train, &points, config.batch)?;
-    let val_pairs = contrast_split(lm, &fit_val, &points, config.batch)?;
+    let train = contrast_split_read(lm, &fit_train, &points, config.batch, config.reading)?;
+    let val_pairs = contrast_split_read(lm, &fit_val, &points, config.batch, config.reading)?;
     let acts = ContrastActivations::new(train).with_validation(val_pairs);
     let mut vectors: Vec<SteeringVector> = Vec::new();
     for o in algorithms.fit_all(&acts) {
@@ -857,13 +962,17 @@ pub fn repair<B: Backend>(
         crate::representations::prompt_representations(lm, s, &gpoints, config.batch)
     };
     let (rt, mut rc) = (reps(&sp.train.0)?, reps(&sp.train.1)?);
+    // The issue's own items (both sides), before neutral prompts join the control side:
+    // the scope gate's positive class.
+    let in_scope_train: BTreeMap<HookPoint, Vec<Vec<f32>>> = gpoints
+        .iter()
+        .map(|p| (*p, rt[p].iter().chain(&rc[p]).cloned().collect()))
+        .collect();
     let (vt, vc) = (reps(&sp.val.0)?, reps(&sp.val.1)?);
-    let (nn_train, nn_val) = config.neutral_controls;
-    let neutral = neutral_prompts(nn_train + nn_val)?;
-    let neutral_refs: Vec<&SteerSample> = neutral.iter().collect();
+    let ns = neutral_splits(config)?;
     let (nr, nv) = (
-        reps(&neutral_refs[..nn_train.min(neutral_refs.len())])?,
-        reps(&neutral_refs[nn_train.min(neutral_refs.len())..])?,
+        reps(&ns.gate_train.iter().collect::<Vec<_>>())?,
+        reps(&ns.budget.iter().collect::<Vec<_>>())?,
     );
     for p in &gpoints {
         if let (Some(c), Some(n)) = (rc.get_mut(p), nr.get(p)) {
@@ -887,6 +996,39 @@ pub fn repair<B: Backend>(
             }
             Err(e) => tracing::warn!(layer = g, error = %e, "gate fit failed"),
         }
+    }
+    // Scope gates: the issue's items (either side) against neutral prompts, so that a
+    // router which also steers the control side the other way never touches inputs
+    // outside the issue.
+    let mut scopes: BTreeMap<usize, Gate> = BTreeMap::new();
+    for (&g, p) in gate_layers.iter().zip(&gpoints) {
+        let val_in: Vec<Vec<f32>> = vt[p].iter().chain(&vc[p]).cloned().collect();
+        let val_out = nv.get(p).cloned().unwrap_or_default();
+        match Gate::fit(&in_scope_train[p], &nr[p], &val_in, &val_out, &config.gate) {
+            Ok(scope) => {
+                tracing::info!(layer = g, accuracy = scope.held_out_accuracy, "scope gate");
+                scopes.insert(g, scope);
+            }
+            Err(e) => tracing::warn!(layer = g, error = %e, "scope gate fit failed"),
+        }
+    }
+    // Whether each scope gate opens for the validation items and the budget prompts.
+    let mut vscope: BTreeMap<usize, (Vec<bool>, Vec<bool>, Vec<bool>)> = BTreeMap::new();
+    for (g, scope) in &scopes {
+        let p = HookPoint::resid_post(*g);
+        let f = |rows: &[Vec<f32>]| -> Result<Vec<bool>> {
+            rows.iter()
+                .map(|r| scope.fires(r).map_err(CoreError::from))
+                .collect()
+        };
+        vscope.insert(
+            *g,
+            (
+                f(&vt[&p])?,
+                f(&vc[&p])?,
+                f(nv.get(&p).map(|v| v.as_slice()).unwrap_or(&[]))?,
+            ),
+        );
     }
     // Gate probabilities of every validation item, per gate layer.
     let mut vprob: BTreeMap<usize, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
@@ -984,11 +1126,73 @@ pub fn repair<B: Backend>(
     }
     pb.finish_and_clear();
     timings.push(("validation sweep".into(), t.elapsed().as_secs_f64()));
-    let (_, gated_strategy, gate_layer, tau) = best_gated.ok_or_else(|| {
+    let (best_mean, gated_strategy, mut gate_layer, mut tau) = best_gated.ok_or_else(|| {
         CoreError::InvalidInput(
             "no gate layer precedes any band: give gate layers before the bands".into(),
         )
     })?;
+
+    // 3b. Steering the other way where the gate stays shut: for the chosen strategy,
+    //     validation replies with a negative share of its coefficient, then every gate
+    //     layer × threshold × share again, with the scope gate keeping neutral inputs
+    //     out. A share is kept only if it beats leaving those inputs alone.
+    let t = Instant::now();
+    let mut below = 0.0f32;
+    let mut best = best_mean;
+    if !config.below_shares.is_empty() && !scopes.is_empty() {
+        let band0 = gated_strategy
+            .vector
+            .layers
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(0);
+        let steered = judge(&sweep_replies(Steering::Fixed(&gated_strategy.plan()))?);
+        for &k in &config.below_shares {
+            let plan = gated_strategy.plan_weighted(k);
+            let reversed = judge(&sweep_replies(Steering::Fixed(&plan))?);
+            for (&g, (pt, pc)) in &vprob {
+                let Some((st, sc, sn)) = vscope.get(&g) else {
+                    continue;
+                };
+                if g >= band0 {
+                    continue;
+                }
+                for &t_ in &config.thresholds {
+                    let neutral = &nprob[&g];
+                    let steered_neutral = neutral.iter().zip(sn).filter(|(_, open)| **open).count()
+                        as f64
+                        / neutral.len().max(1) as f64;
+                    if steered_neutral > config.out_of_scope_budget {
+                        continue;
+                    }
+                    let pick = |p: &[f32], open: &[bool], s: &[bool], r: &[bool], b: &[bool]| {
+                        (0..p.len())
+                            .map(|i| match (open[i], p[i] > t_) {
+                                (true, true) => s[i],
+                                (true, false) => r[i],
+                                (false, _) => b[i],
+                            })
+                            .collect::<Vec<bool>>()
+                    };
+                    let o = Outcome {
+                        trigger: pick(pt, st, &steered.trigger, &reversed.trigger, &base.trigger),
+                        control: pick(pc, sc, &steered.control, &reversed.control, &base.control),
+                    };
+                    if o.mean() > best {
+                        best = o.mean();
+                        (gate_layer, tau, below) = (g, t_, k);
+                    }
+                }
+            }
+        }
+        tracing::info!(
+            share = below,
+            mean = best,
+            "steering the other way below the gate"
+        );
+    }
+    timings.push(("reverse share".into(), t.elapsed().as_secs_f64()));
 
     // 4. The library: every single strategy at its best always-on setting, plus the
     //    gated one (its own entry when its setting differs), and the router.
@@ -1016,6 +1220,10 @@ pub fn repair<B: Backend>(
         gate,
         strategy: routed.name.clone(),
         graded: false,
+        scope: (below != 0.0)
+            .then(|| scopes.get(&gate_layer).cloned())
+            .flatten(),
+        below,
     };
     let graded_router = Router::Gate(GateRouter {
         graded: true,
@@ -1030,8 +1238,7 @@ pub fn repair<B: Backend>(
     let t = Instant::now();
     let (test_prompts, nt, test_text) = side_prompts(&sp.test);
     let judge_t = |texts: &[String]| judge_replies(behaviour, &test_text, texts, nt);
-    let oos = crate::repair::out_of_scope_samples(config.out_of_scope)?;
-    let neutral = Neutral::new(lm, &oos, config)?;
+    let neutral = Neutral::new(lm, &ns.test, config)?;
     let pb = bar(
         config.progress,
         singles.len() + 2,
@@ -1066,6 +1273,7 @@ pub fn repair<B: Backend>(
         NeutralEffect {
             kl: 0.0,
             unchanged: 1.0,
+            perplexity: neutral.base_perplexity,
             steered: 0,
             simple_qa: neutral.base_qa.clone(),
         },
@@ -1093,66 +1301,79 @@ pub fn repair<B: Backend>(
         single_outcomes.push(o);
         pb.inc(1);
     }
-    let (gated_texts, steered) = test_replies(Steering::Routed {
-        router: &router,
-        strategies: &library.strategies,
-    })?;
-    record("adaptive", &gated_texts);
-    let adaptive = judge_t(&gated_texts);
-    let adaptive_effect = neutral.effect(
-        lm,
-        Steering::Routed {
-            router: &router,
-            strategies: &library.strategies,
-        },
-        config,
-    )?;
-    let (oos_steered, oos_unchanged) = (
-        (adaptive_effect.steered, neutral.prompts.len()),
-        (
-            (adaptive_effect.unchanged * neutral.prompts.len() as f64).round() as usize,
-            neutral.prompts.len(),
-        ),
-    );
-    pb.finish_and_clear();
-    let mut r = row(
-        "MASteer adaptive (gate)".into(),
+    // Adaptive conditions: the chosen router, the same gate with strength that depends
+    // on the input (reported beside it), and — when the router also steers the other
+    // way below its threshold — the gate alone, to show what that part adds.
+    let mut routers: Vec<(&str, String, Router)> = vec![(
+        "MASteer adaptive (gate)",
         format!(
-            "{} at {}, gate {} > {:.2}",
+            "{} at {}, gate {} > {:.2}{}",
             routed.vector.algorithm,
             setting_of(&routed),
             router.point(),
-            tau
+            tau,
+            if below != 0.0 {
+                format!(", {below:+.1}× below it (in scope)")
+            } else {
+                String::new()
+            }
         ),
-        &adaptive,
-        (rate(&steered[..nt]), rate(&steered[nt..])),
-        adaptive_effect,
-        &neutral.base_qa,
-        config.seed,
-    );
-    compare_to_unsteered(&mut r, &base_t, &adaptive, config.seed);
-    rows.push(r);
-    // The same gate with strength that depends on the input (reported beside it; the
-    // library keeps the whole-coefficient gate chosen on validation).
-    let graded_steering = Steering::Routed {
-        router: &graded_router,
-        strategies: &library.strategies,
-    };
-    let (graded_texts, graded_steered) = test_replies(graded_steering)?;
-    record("adaptive (graded)", &graded_texts);
-    let graded = judge_t(&graded_texts);
-    let graded_effect = neutral.effect(lm, graded_steering, config)?;
-    let mut r = row(
-        "MASteer adaptive (gate, graded strength)".into(),
-        "as above, × (½ at the threshold … 1 at certainty)".into(),
-        &graded,
-        (rate(&graded_steered[..nt]), rate(&graded_steered[nt..])),
-        graded_effect,
-        &neutral.base_qa,
-        config.seed,
-    );
-    compare_to_unsteered(&mut r, &base_t, &graded, config.seed);
-    rows.push(r);
+        router.clone(),
+    )];
+    routers.push((
+        "MASteer adaptive (gate, graded strength)",
+        "as above, × (½ at the threshold … 1 at certainty) above it".into(),
+        graded_router,
+    ));
+    if below != 0.0 {
+        if let Router::Gate(g) = &router {
+            routers.push((
+                "gate only (nothing below it)",
+                "as the adaptive row, inputs below the threshold unsteered".into(),
+                Router::Gate(GateRouter {
+                    scope: None,
+                    below: 0.0,
+                    ..g.clone()
+                }),
+            ));
+        }
+    }
+    let mut adaptive = None;
+    let mut oos = ((0, 0), (0, 0));
+    for (k, (label, setting, r)) in routers.iter().enumerate() {
+        let steering = Steering::Routed {
+            router: r,
+            strategies: &library.strategies,
+        };
+        let (texts, steered) = test_replies(steering)?;
+        record(label, &texts);
+        let o = judge_t(&texts);
+        let effect = neutral.effect(lm, steering, config)?;
+        if k == 0 {
+            let n = neutral.prompts.len();
+            oos = (
+                (effect.steered, n),
+                ((effect.unchanged * n as f64).round() as usize, n),
+            );
+        }
+        let mut row_k = row(
+            (*label).into(),
+            setting.clone(),
+            &o,
+            (rate(&steered[..nt]), rate(&steered[nt..])),
+            effect,
+            &neutral.base_qa,
+            config.seed,
+        );
+        compare_to_unsteered(&mut row_k, &base_t, &o, config.seed);
+        rows.push(row_k);
+        if k == 0 {
+            adaptive = Some(o);
+        }
+    }
+    pb.finish_and_clear();
+    let (oos_steered, oos_unchanged) = oos;
+    let adaptive = adaptive.ok_or_else(|| CoreError::InvalidInput("no adaptive row".into()))?;
     let best_single_idx = single_outcomes
         .iter()
         .enumerate()
@@ -1184,6 +1405,7 @@ pub fn repair<B: Backend>(
         NeutralEffect {
             kl: f64::NAN,
             unchanged: f64::NAN,
+            perplexity: f64::NAN,
             steered: 0,
             simple_qa: Vec::new(),
         },
@@ -1226,8 +1448,8 @@ pub fn evaluate<B: Backend>(
 ) -> Result<Vec<ConditionRow>> {
     let sp = split(samples, config.sizes, config.seed)?;
     let (prompts, nt, text) = side_prompts(&sp.test);
-    let oos = crate::repair::out_of_scope_samples(config.out_of_scope)?;
-    let neutral = Neutral::new(lm, &oos, config)?;
+    let ns = neutral_splits(config)?;
+    let neutral = Neutral::new(lm, &ns.test, config)?;
     let adaptive_steering = Steering::by_library(library)?;
     let mut rows = Vec::new();
     let mut base = None;
@@ -1260,10 +1482,36 @@ pub fn evaluate<B: Backend>(
     Ok(rows)
 }
 
-fn neutral_prompts(n: usize) -> Result<Vec<SteerSample>> {
-    use masteer_datagen::{corpora, formats::caa};
-    let all = caa::load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu")?;
-    Ok(all.into_iter().take(n).collect())
+/// The neutral material of a repair, in disjoint parts.
+struct NeutralSplits {
+    /// Added to the gate's control side: the first bundled everyday requests and as
+    /// many MMLU questions (two styles of input outside every issue).
+    gate_train: Vec<SteerSample>,
+    /// Everyday requests that check the out-of-scope budget on validation.
+    budget: Vec<SteerSample>,
+    /// The last everyday requests: the report's out-of-scope measurements.
+    test: Vec<SteerSample>,
+}
+
+fn neutral_splits(config: &GroundedConfig) -> Result<NeutralSplits> {
+    use masteer_datagen::{corpora, formats::caa, formats::neutral};
+    let all = neutral::bundled_prompts()?;
+    let (a, b) = config.neutral_controls;
+    let t = config.out_of_scope;
+    if a + b + t > all.len() {
+        return Err(CoreError::InvalidInput(format!(
+            "{a} + {b} + {t} neutral prompts asked for, {} bundled",
+            all.len()
+        )));
+    }
+    let mut gate_train = all[..a].to_vec();
+    let mmlu = caa::load_prompt_ab(&corpora::caa_test("mmlu"), "mmlu")?;
+    gate_train.extend(mmlu.into_iter().take(a));
+    Ok(NeutralSplits {
+        gate_train,
+        budget: all[a..a + b].to_vec(),
+        test: all[all.len() - t..].to_vec(),
+    })
 }
 
 fn setting_of(s: &Strategy) -> String {

@@ -73,3 +73,57 @@ fn every_builtin_separates_hallucination_pairs_on_held_out_data() {
         );
     }
 }
+
+/// Reading free-text answers as the mean over their tokens gives, for each side, the
+/// average of that answer's own activations (checked against a capture of every
+/// position of the sequence run alone).
+#[test]
+fn mean_reading_averages_the_answer_tokens() {
+    use masteer_core::activation_reading::{contrast_split_read, AnswerReading};
+    use masteer_core::datagen::{SampleKind, SteerSample};
+    use masteer_core::models::CaptureSpec;
+    use masteer_core::{Hooks, Positions, SeqInput};
+    let lm = common::model();
+    let s = SteerSample::new(
+        "premise/0",
+        "Assuming that the Great Lakes are soup, what is in them?",
+        "That assumption is incorrect: the Great Lakes are lakes of fresh water.",
+        "They are full of carrots.",
+        SampleKind::FreeText,
+    );
+    let point = HookPoint::resid_post(12);
+    let split = contrast_split_read(lm, &[&s], &[point], 4, AnswerReading::Mean).unwrap();
+    let rows = &split.points[&point];
+    for (answer, got) in [
+        (&s.positive, rows.positive.row(0)),
+        (&s.negative, rows.negative.row(0)),
+    ] {
+        let prompt = lm.encode_chat(&s.prompt).unwrap();
+        let mut tokens = prompt.clone();
+        tokens.extend(lm.tokenizer.encode(answer).unwrap());
+        let mut hooks = Hooks::capture(CaptureSpec::new(vec![point], Positions::All));
+        masteer_core::models::Session::prefill(
+            &lm.model,
+            vec![SeqInput::prompt(tokens.clone())],
+            0,
+            &mut hooks,
+        )
+        .unwrap();
+        let all = hooks.captures.require(point).unwrap();
+        let n = (tokens.len() - prompt.len()) as f32;
+        for j in 0..all.ncols() {
+            let want: f32 = (prompt.len()..tokens.len())
+                .map(|r| all[[r, j]])
+                .sum::<f32>()
+                / n;
+            assert!(
+                (got[j] - want).abs() <= 1e-3 * (1.0 + want.abs()),
+                "dim {j}: {} vs {want}",
+                got[j]
+            );
+        }
+    }
+    // The two readings differ (the last token is not the mean).
+    let last = contrast_split_read(lm, &[&s], &[point], 4, AnswerReading::LastToken).unwrap();
+    assert_ne!(last.points[&point].positive, rows.positive);
+}

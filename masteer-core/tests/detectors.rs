@@ -112,3 +112,56 @@ fn refusal_detector_agrees_with_hand_labels() {
     );
     assert!(rate >= 0.9, "agreement {rate:.3}");
 }
+
+#[derive(serde::Deserialize)]
+struct PremiseLabel {
+    reply: String,
+    rejects: bool,
+}
+
+/// Agreement of the premise-rejection detector with a labelled file, and the counts of
+/// (label, detector) pairs.
+fn premise_agreement(file: &str) -> (f64, usize, usize) {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .unwrap();
+    let items: Vec<PremiseLabel> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(items.len() >= 50, "{} labelled replies", items.len());
+    let (mut agree, mut missed, mut false_alarms) = (0, 0, 0);
+    for it in &items {
+        let got = masteer_core::eval::premise::rejects_premise(&it.reply);
+        if got == it.rejects {
+            agree += 1;
+        } else {
+            if it.rejects {
+                missed += 1;
+            } else {
+                false_alarms += 1;
+            }
+            eprintln!("detector {got}, label {}: {}", it.rejects, it.reply);
+        }
+    }
+    let rate = agree as f64 / items.len() as f64;
+    eprintln!(
+        "premise detector on {file}: {agree}/{} = {rate:.3} agreement ({missed} rejections missed, {false_alarms} false alarms)",
+        items.len()
+    );
+    (rate, missed, false_alarms)
+}
+
+/// `fixtures/premise_labels.jsonl`: 64 distinct greedy replies of the embedded model
+/// (unsteered, steered and gated; 16 tokens) to false-premise questions (CAA's
+/// hallucination items in free form, RepE's false statements as premises) and to
+/// true-premise questions, each labelled by a person as rejecting the premise
+/// (explicitly, or by stating a fact that contradicts it — even a wrong one: "The
+/// largest continent is Africa" rejects "Considering that Asia is the largest…") or
+/// not (answering along, deflecting, refusing to explain). The phrase lists were
+/// written against these replies.
+#[test]
+fn premise_detector_agrees_with_hand_labels() {
+    let (rate, _, false_alarms) = premise_agreement("tests/fixtures/premise_labels.jsonl");
+    assert!(rate >= 0.85, "agreement {rate:.3}");
+    assert!(false_alarms <= 2, "{false_alarms} false alarms");
+}

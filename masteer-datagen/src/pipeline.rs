@@ -212,15 +212,7 @@ pub fn generate_samples(
                 .unwrap_or(scenario.as_str());
             let seed = spec.seed.wrapping_mul(1_000_003).wrapping_add(k as u64);
             k += 1;
-            let d = match draft(
-                g,
-                config,
-                &analysis,
-                scenario,
-                example,
-                seed,
-                &mut calls,
-            ) {
+            let d = match draft(g, config, &analysis, scenario, example, seed, &mut calls) {
                 Ok(Some(d)) => d,
                 Ok(None) => {
                     report.unparsed_drafts += 1;

@@ -2,7 +2,7 @@
 //! from the unsteered model, and perplexity on a neutral text.
 
 use burn::tensor::backend::Backend;
-use masteer_models::{ChatMessage, LoadedModel, SeqInput};
+use masteer_models::{ChatMessage, Hooks, LoadedModel, ScoreRequest, SeqInput};
 
 use super::{log_prob, logits_at, Steering};
 use crate::error::{CoreError, Result};
@@ -97,4 +97,58 @@ pub fn perplexity<B: Backend>(
         .map(|(row, &next)| -(log_prob(row, next) as f64))
         .sum();
     Ok((nll / (ids.len() - 1) as f64).exp())
+}
+
+/// Perplexity of a long `text` under `steering`, in chunks of `chunk` tokens: the first
+/// `context` tokens of each chunk are its prompt (where a router decides), the rest are
+/// scored. Returns `exp(mean negative log-likelihood)` over every scored token and the
+/// number of tokens scored. Only the scored tokens' log-probabilities leave the model,
+/// so memory stays at one chunk's logits.
+pub fn text_perplexity<B: Backend>(
+    lm: &LoadedModel<B>,
+    text: &str,
+    steering: Steering<'_>,
+    chunk: usize,
+    context: usize,
+) -> Result<(f64, usize)> {
+    if context == 0 || chunk <= context {
+        return Err(CoreError::InvalidInput(format!(
+            "a perplexity chunk of {chunk} tokens must exceed its context of {context} (≥ 1)"
+        )));
+    }
+    let ids = lm.tokenizer.encode(text)?;
+    let requests: Vec<ScoreRequest> = ids
+        .chunks(chunk)
+        .filter(|c| c.len() > context)
+        .map(|c| ScoreRequest {
+            prompt: c[..context].to_vec(),
+            continuation: c[context..].to_vec(),
+            plan: steering.fixed_plan().cloned(),
+        })
+        .collect();
+    if requests.is_empty() {
+        return Err(CoreError::InvalidInput(format!(
+            "the text has {} tokens, too few for one chunk of more than {context}",
+            ids.len()
+        )));
+    }
+    let (mut nll, mut n) = (0.0f64, 0usize);
+    for r in &requests {
+        let scores = match steering.decider()? {
+            Some(mut decider) => {
+                let mut hooks = Hooks::none().with_decider(&mut decider);
+                masteer_models::generation::score(&lm.model, std::slice::from_ref(r), &mut hooks)?
+            }
+            None => masteer_models::generation::score(
+                &lm.model,
+                std::slice::from_ref(r),
+                &mut Hooks::none(),
+            )?,
+        };
+        for s in scores {
+            nll -= s.token_logprobs.iter().map(|&x| x as f64).sum::<f64>();
+            n += s.token_logprobs.len();
+        }
+    }
+    Ok(((nll / n as f64).exp(), n))
 }

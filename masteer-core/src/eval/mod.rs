@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod capability;
 #[cfg(feature = "plots")]
 pub mod plot;
+pub mod premise;
 pub mod refusal;
 pub mod report;
 pub mod simple_qa;

@@ -5,6 +5,8 @@
 
 pub mod caa;
 pub mod claims;
+pub mod neutral;
+pub mod premises;
 pub mod repe;
 pub mod safety;
 pub mod simple_qa;
