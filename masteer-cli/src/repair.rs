@@ -180,7 +180,11 @@ crate::run_on_device!(
             &mmlu_refs,
             &SuiteConfig {
                 batch: 8,
-                capability_text: !args.quick,
+                // KL on the last 120 bundled neutral prompts (24 in a quick run); simple
+                // questions only in a full run (their replies cost ~20 s a condition).
+                neutral_prompts: if args.quick { 24 } else { 120 },
+                simple_questions: if args.quick { 0 } else { 90 },
+                seed: args.seed,
                 progress: true,
             },
         )?;

@@ -18,6 +18,26 @@ const TOKEN_TYPE_CONTROL: i64 = 3;
 /// GGUF token type of user-defined tokens.
 const TOKEN_TYPE_USER_DEFINED: i64 = 4;
 
+/// The regexes of DeepSeek LLM's pre-tokenizer (`tokenizer.ggml.pre = deepseek-llm`),
+/// applied in turn, each match kept as its own piece (llama.cpp's `llama-vocab.cpp`).
+const DEEPSEEK_LLM_PATTERNS: [&str; 6] = [
+    "[\r\n]",
+    "\\s?[A-Za-z\u{b5}\u{c0}-\u{d6}\u{d8}-\u{f6}\u{f8}-\u{1ba}\u{1bc}-\u{1bf}\u{1c4}-\u{293}\u{295}-\u{2af}\u{370}-\u{373}\u{376}\u{377}\u{37b}-\u{37d}\u{37f}\u{386}\u{388}-\u{38a}\u{38c}\u{38e}-\u{3a1}\u{3a3}-\u{3f5}\u{3f7}-\u{481}\u{48a}-\u{52f}\u{531}-\u{556}\u{10a0}-\u{10c5}\u{13a0}-\u{13f5}\u{13f8}-\u{13fd}\u{1c90}-\u{1cba}\u{1cbd}-\u{1cbf}\u{1d00}-\u{1d2b}\u{1d6b}-\u{1d77}\u{1d79}-\u{1d9a}\u{1e00}-\u{1f15}\u{1f18}-\u{1f1d}\u{1f20}-\u{1f45}\u{1f48}-\u{1f4d}\u{1f50}-\u{1f57}\u{1f59}\u{1f5b}\u{1f5d}\u{1f5f}-\u{1f7d}\u{1f80}-\u{1fb4}\u{1fb6}-\u{1fbc}\u{1fbe}\u{1fc2}-\u{1fc4}\u{1fc6}-\u{1fcc}\u{1fd0}-\u{1fd3}\u{1fd6}-\u{1fdb}\u{1fe0}-\u{1fec}\u{1ff2}-\u{1ff4}\u{1ff6}-\u{1ffc}\u{2102}\u{2107}\u{210a}-\u{2113}\u{2115}\u{2119}-\u{211d}\u{2124}\u{2126}\u{2128}\u{212a}-\u{212d}\u{212f}-\u{2134}\u{2139}\u{213c}-\u{213f}\u{2145}-\u{2149}\u{214e}\u{2183}\u{2184}\u{2c00}-\u{2c7b}\u{2c7e}-\u{2ce4}\u{2ceb}-\u{2cee}\u{2cf2}\u{2cf3}\u{a640}-\u{a66d}\u{a680}-\u{a69b}\u{a722}-\u{a76f}\u{a771}-\u{a787}\u{a78b}-\u{a78e}\u{ab70}-\u{abbf}\u{fb00}-\u{fb06}\u{fb13}-\u{fb17}\u{ff21}-\u{ff3a}\u{ff41}-\u{ff5a}\u{10400}-\u{1044f}\u{104b0}-\u{104d3}\u{104d8}-\u{104fb}\u{10c80}-\u{10cb2}\u{10cc0}-\u{10cf2}\u{118a0}-\u{118df}\u{1e900}-\u{1e943}]+",
+    "\\s?[!-/:-~\u{ff01}-\u{ff0f}\u{ff1a}-\u{ff5e}\u{2018}-\u{201f}\u{3000}-\u{3002}]+",
+    "\\s+$",
+    "[\u{4e00}-\u{9fa5}\u{800}-\u{4e00}\u{ac00}-\u{d7ff}]+",
+    "\\p{N}+",
+];
+
+/// The regexes of DeepSeek Coder's pre-tokenizer (`tokenizer.ggml.pre = deepseek-coder`).
+const DEEPSEEK_CODER_PATTERNS: [&str; 5] = [
+    "[\r\n]",
+    "\\s?\\p{L}+",
+    "\\s?\\p{P}+",
+    "[\u{4e00}-\u{9fa5}\u{800}-\u{4e00}\u{ac00}-\u{d7ff}]+",
+    "\\p{N}",
+];
+
 /// Regex of Llama 3's pre-tokenizer (`tokenizer.ggml.pre = llama-bpe`).
 const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
@@ -30,6 +50,10 @@ pub struct Tokenizer {
     pad_id: Option<u32>,
     add_bos: bool,
     json_hash: String,
+    /// Byte-level vocabularies' user-defined tokens (llama.cpp's token type 4: DeepSeek's
+    /// single letters such as `ü`), whose text is the raw string, not byte symbols, and
+    /// is written as it is when decoding.
+    raw_tokens: std::collections::HashMap<u32, String>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -63,6 +87,7 @@ impl Tokenizer {
             pad_id: None,
             add_bos: false,
             json_hash: sha256_hex(json.as_bytes()),
+            raw_tokens: Default::default(),
         })
     }
 
@@ -290,11 +315,15 @@ impl Tokenizer {
 
         let mut vocab = serde_json::Map::with_capacity(tokens.len());
         let mut added = Vec::new();
+        let mut raw_tokens = std::collections::HashMap::new();
         for (id, (t, ty)) in tokens.iter().zip(&types).enumerate() {
             let s = t
                 .as_str()
                 .ok_or_else(|| tok_err(format!("token {id} is not a string")))?;
             vocab.insert(s.to_string(), json!(id));
+            if *ty == TOKEN_TYPE_USER_DEFINED {
+                raw_tokens.insert(id as u32, s.to_string());
+            }
             if *ty == TOKEN_TYPE_CONTROL || *ty == TOKEN_TYPE_USER_DEFINED {
                 added.push(json!({
                     "id": id, "content": s, "single_word": false, "lstrip": false,
@@ -313,6 +342,15 @@ impl Tokenizer {
             merge_pairs.push(json!([a, b]));
         }
         let byte_level = |use_regex: bool| json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": use_regex});
+        // Regexes applied in turn, each match its own piece, then bytes to symbols.
+        let split_sequence = |patterns: &[&str]| {
+            let mut seq: Vec<serde_json::Value> = patterns
+                .iter()
+                .map(|p| json!({"type": "Split", "pattern": {"Regex": p}, "behavior": "Isolated", "invert": false}))
+                .collect();
+            seq.push(byte_level(false));
+            json!({"type": "Sequence", "pretokenizers": seq})
+        };
         let pre_tokenizer = match pre {
             "smollm" => json!({"type": "Sequence", "pretokenizers": [
                 {"type": "Digits", "individual_digits": true}, byte_level(true)]}),
@@ -320,9 +358,11 @@ impl Tokenizer {
             "llama-bpe" | "llama3" => json!({"type": "Sequence", "pretokenizers": [
                 {"type": "Split", "pattern": {"Regex": LLAMA3_PATTERN}, "behavior": "Isolated", "invert": false},
                 byte_level(false)]}),
+            "deepseek-llm" => split_sequence(&DEEPSEEK_LLM_PATTERNS),
+            "deepseek-coder" => split_sequence(&DEEPSEEK_CODER_PATTERNS),
             other => {
                 return Err(tok_err(format!(
-                    "GGUF pre-tokenizer `{other}` is not supported (smollm, gpt2, default, llama-bpe); load the Hugging Face folder with its tokenizer.json instead"
+                    "GGUF pre-tokenizer `{other}` is not supported (smollm, gpt2, default, llama-bpe, deepseek-llm, deepseek-coder); load the Hugging Face folder with its tokenizer.json instead"
                 )))
             }
         };
@@ -344,6 +384,7 @@ impl Tokenizer {
         });
         let mut tok = Self::from_json_str(&doc.to_string())?;
         tok.set_special_ids(f, false);
+        tok.raw_tokens = raw_tokens;
         Ok(tok)
     }
 
@@ -367,9 +408,26 @@ impl Tokenizer {
 
     /// Decode ids to text; special tokens are kept when `skip_special` is false.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
-        self.inner
-            .decode(ids, skip_special)
-            .map_err(|e| tok_err(format!("decoding failed: {e}")))
+        let decode = |run: &[u32]| {
+            self.inner
+                .decode(run, skip_special)
+                .map_err(|e| tok_err(format!("decoding failed: {e}")))
+        };
+        if self.raw_tokens.is_empty() || !ids.iter().any(|i| self.raw_tokens.contains_key(i)) {
+            return decode(ids);
+        }
+        // Runs of byte-level tokens decoded together, raw tokens written as they are.
+        let mut out = String::new();
+        let mut start = 0;
+        for (k, id) in ids.iter().enumerate() {
+            if let Some(raw) = self.raw_tokens.get(id) {
+                out += &decode(&ids[start..k])?;
+                out += raw;
+                start = k + 1;
+            }
+        }
+        out += &decode(&ids[start..])?;
+        Ok(out)
     }
 
     /// The text of one token id (as stored in the vocabulary).

@@ -1,7 +1,8 @@
 //! GGUF tokenizers against llama.cpp's own tokenizer tests (`tests/fixtures/llama_cpp_vocab`,
 //! MIT, from llama.cpp): its vocabulary-only GGUF files, the test strings, and the ids
 //! llama.cpp produces for them. SentencePiece (`llama-spm`: Llama 2, Mistral,
-//! TinyLlama; `phi-3`) and GPT-2 byte-level BPE.
+//! TinyLlama; `phi-3`), GPT-2 byte-level BPE, and the DeepSeek LLM and DeepSeek Coder
+//! pre-tokenizers (byte-level BPE split by their own regexes).
 
 use std::path::PathBuf;
 
@@ -66,4 +67,14 @@ fn sentencepiece_phi3_matches_llama_cpp() {
 #[test]
 fn gpt2_bpe_matches_llama_cpp() {
     assert!(check("gpt-2") >= 30);
+}
+
+#[test]
+fn deepseek_llm_pre_tokenizer_matches_llama_cpp() {
+    assert!(check("deepseek-llm") >= 30);
+}
+
+#[test]
+fn deepseek_coder_pre_tokenizer_matches_llama_cpp() {
+    assert!(check("deepseek-coder") >= 30);
 }

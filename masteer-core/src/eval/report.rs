@@ -15,6 +15,16 @@ pub struct ConditionResult {
     pub condition: String,
     /// Mean share of the wanted A/B answer on the issue's test set.
     pub behaviour: Option<f64>,
+    /// Paired difference of `behaviour` against the unsteered model (95% bootstrap
+    /// interval over test items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behaviour_vs_unsteered: Option<super::bootstrap::Interval>,
+    /// Paired difference of the MMLU A/B accuracy against the unsteered model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mmlu_vs_unsteered: Option<super::bootstrap::Interval>,
+    /// Share of simple questions answered right (bundled `simple_qa`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simple_qa: Option<f64>,
     /// MMLU A/B accuracy.
     pub mmlu: Option<f64>,
     /// KL(unsteered ‖ steered) on neutral prompts, nats per token.
@@ -56,8 +66,8 @@ impl EvalReport {
     /// A Markdown table.
     pub fn to_markdown(&self) -> String {
         let mut s = format!("## {}\n\nModel: {}\n\n", self.issue, self.model);
-        s.push_str("| condition | behaviour ↑ | MMLU A/B ↑ | KL ↓ | perplexity ↓ | TQA MC1 ↑ | TQA MC2 ↑ | refusal (harmful) | refusal (safe) ↓ | decisions |\n");
-        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+        s.push_str("| condition | behaviour ↑ | vs unsteered (95% CI) | MMLU A/B ↑ | KL ↓ | perplexity ↓ | simple questions ↑ | TQA MC1 ↑ | TQA MC2 ↑ | refusal (harmful) | refusal (safe) ↓ | decisions |\n");
+        s.push_str("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
         for c in &self.conditions {
             let d = c
                 .decisions
@@ -66,12 +76,16 @@ impl EvalReport {
                 .collect::<Vec<_>>()
                 .join(", ");
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 c.condition,
                 cell(c.behaviour, 3),
+                c.behaviour_vs_unsteered
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "–".into()),
                 cell(c.mmlu, 3),
                 cell(c.kl, 4),
                 cell(c.perplexity, 2),
+                cell(c.simple_qa, 3),
                 cell(c.tqa_mc1, 3),
                 cell(c.tqa_mc2, 3),
                 cell(c.refusal, 2),

@@ -9,7 +9,8 @@ use masteer_datagen::SteerSample;
 use masteer_models::LoadedModel;
 
 use super::ab::{self, AbResult, Steering};
-use super::capability::{kl_to_unsteered, perplexity, NEUTRAL_PROMPTS, NEUTRAL_TEXT};
+use super::bootstrap::paired_difference;
+use super::capability::{kl_to_unsteered, text_perplexity};
 use super::report::{ConditionResult, EvalReport};
 use crate::error::{CoreError, Result};
 use crate::strategy_library::StrategyLibrary;
@@ -19,8 +20,13 @@ use crate::strategy_library::StrategyLibrary;
 pub struct SuiteConfig {
     /// Batch size.
     pub batch: usize,
-    /// Measure KL on neutral prompts and perplexity on neutral text.
-    pub capability_text: bool,
+    /// Measure KL on the bundled neutral prompts (the last `neutral_prompts` of them)
+    /// and perplexity on the bundled neutral text; 0 measures neither.
+    pub neutral_prompts: usize,
+    /// Simple questions (bundled `simple_qa`) answered under each condition; 0 skips.
+    pub simple_questions: usize,
+    /// Seed of the bootstrap intervals.
+    pub seed: u64,
     /// Show a progress bar over the conditions.
     pub progress: bool,
 }
@@ -29,7 +35,9 @@ impl Default for SuiteConfig {
     fn default() -> Self {
         SuiteConfig {
             batch: 8,
-            capability_text: true,
+            neutral_prompts: 100,
+            simple_questions: 0,
+            seed: 0,
             progress: false,
         }
     }
@@ -102,6 +110,20 @@ pub fn compare<B: Backend>(
     ));
     let mut per_condition_test: Vec<Vec<AbResult>> = Vec::new();
     let mut mmlu_unsteered = None;
+    let neutral: Vec<String> = if config.neutral_prompts > 0 {
+        let all = masteer_datagen::formats::neutral::bundled_prompts()?;
+        let n = config.neutral_prompts.min(all.len());
+        all[all.len() - n..]
+            .iter()
+            .map(|s| s.prompt_text())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let neutral: Vec<&str> = neutral.iter().map(String::as_str).collect();
+    let text = masteer_datagen::formats::neutral::bundled_text()?;
+    let questions = super::simple_qa::bundled(config.simple_questions)?;
+    let (mut base_test, mut base_mmlu): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
     let bar = masteer_types::progress::Progress::new(
         conditions.len() as u64,
         "evaluating conditions",
@@ -111,13 +133,31 @@ pub fn compare<B: Backend>(
         tracing::info!(condition = %name, "evaluating");
         let t = ab::score(lm, test, *steering, config.batch)?;
         let m = ab::score(lm, mmlu, *steering, config.batch)?;
-        let (kl, ppl) = if config.capability_text {
-            (
-                Some(kl_to_unsteered(lm, &NEUTRAL_PROMPTS, *steering)?),
-                Some(perplexity(lm, NEUTRAL_TEXT, *steering)?),
-            )
-        } else {
+        let (kl, ppl) = if neutral.is_empty() {
             (None, None)
+        } else {
+            (
+                Some(kl_to_unsteered(lm, &neutral, *steering)?),
+                Some(text_perplexity(lm, &text, *steering, 256, 32)?.0),
+            )
+        };
+        let simple_qa = (!questions.is_empty())
+            .then(|| super::simple_qa::answered(lm, &questions, *steering, 24, config.batch))
+            .transpose()?
+            .map(|v| v.iter().filter(|b| **b).count() as f64 / v.len() as f64);
+        let shares: Vec<f64> = t.iter().map(AbResult::positive_share).collect();
+        let right: Vec<f64> = m
+            .iter()
+            .map(|r| f64::from(u8::from(r.logp_positive > r.logp_negative)))
+            .collect();
+        let (vs_base, mmlu_vs_base) = if name == "unsteered" {
+            (base_test, base_mmlu) = (shares.clone(), right.clone());
+            (None, None)
+        } else {
+            (
+                Some(paired_difference(&base_test, &shares, config.seed)),
+                Some(paired_difference(&base_mmlu, &right, config.seed)),
+            )
         };
         let mut decisions = decisions_summary(&t);
         for (k, v) in decisions_summary(&m) {
@@ -129,6 +169,9 @@ pub fn compare<B: Backend>(
         report.conditions.push(ConditionResult {
             condition: name.clone(),
             behaviour: Some(ab::mean_positive_share(&t)),
+            behaviour_vs_unsteered: vs_base,
+            mmlu_vs_unsteered: mmlu_vs_base,
+            simple_qa,
             mmlu: Some(ab::accuracy(&m)),
             kl,
             perplexity: ppl,
