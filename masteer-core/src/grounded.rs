@@ -296,6 +296,10 @@ pub struct GroundedConfig {
     /// first tokens of each chunk that are its prompt (where a router decides).
     #[serde(default = "default_perplexity_chunks")]
     pub perplexity_chunks: (usize, usize),
+    /// Tokens of the neutral passage scored (its first ones; the whole ~2,100 in a
+    /// full run).
+    #[serde(default = "default_perplexity_tokens")]
+    pub perplexity_tokens: usize,
     /// Simple questions (bundled `simple_qa`) whose greedy replies measure the
     /// capability kept under each condition; 0 skips the measurement.
     #[serde(default)]
@@ -311,6 +315,10 @@ fn default_below_shares() -> Vec<f32> {
     vec![-0.5, -1.0]
 }
 
+fn default_perplexity_tokens() -> usize {
+    usize::MAX
+}
+
 fn default_perplexity_chunks() -> (usize, usize) {
     // 256-token chunks keep one chunk's logits small (256 × 49152 floats); the router
     // decides on the first 32 tokens, as it would on a prompt.
@@ -324,12 +332,12 @@ fn default_simple_qa_tokens() -> usize {
 }
 
 impl GroundedConfig {
-    /// The full budget (about 13 minutes on 2 cores for the embedded model).
+    /// The full budget (about 15 minutes on 2 cores for the embedded model).
     pub fn full() -> Self {
         GroundedConfig {
             sizes: SplitSizes {
                 train: 180,
-                validation: 48,
+                validation: 40,
                 test: 60,
             },
             fit_pairs: FitPairs::Trigger,
@@ -343,37 +351,45 @@ impl GroundedConfig {
             thresholds: vec![0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
             below_shares: default_below_shares(),
             gate: GateConfig::default(),
-            max_tokens: 20,
-            sweep_tokens: 12,
+            // The stance, refusal or rejection is in a reply's opening: 16 tokens hold
+            // it for the report, 8 choose as well in the sweep at half the cost.
+            max_tokens: 16,
+            sweep_tokens: 8,
             batch: 16,
             seed: 0,
-            // 120 + 40 + 36 = the 196 bundled everyday requests, each used once.
-            out_of_scope: 120,
-            neutral_controls: (40, 36),
+            // 100 + 50 + 46 = the 196 bundled everyday requests, each used once.
+            out_of_scope: 100,
+            neutral_controls: (50, 46),
             perplexity_chunks: default_perplexity_chunks(),
+            perplexity_tokens: default_perplexity_tokens(),
             out_of_scope_budget: 0.1,
-            simple_questions: 120,
+            simple_questions: 90,
             simple_qa_tokens: default_simple_qa_tokens(),
             progress: false,
         }
     }
 
-    /// A reduced budget for tests and `--quick` (about 3–4 minutes on 2 cores).
+    /// A reduced budget for tests and `--quick` (about 4 minutes on 2 cores): it runs
+    /// every step, but its 20 validation and 24 test items per side are too few to
+    /// choose or measure a repair reliably.
     pub fn quick() -> Self {
         GroundedConfig {
             sizes: SplitSizes {
-                train: 80,
-                validation: 24,
-                test: 30,
+                train: 48,
+                validation: 20,
+                test: 24,
             },
             bands: vec![vec![12, 14, 16], vec![15, 17, 19]],
-            coefficients: vec![0.2, 0.4],
+            coefficients: vec![0.3],
             gate_layers: vec![11, 14],
-            max_tokens: 16,
+            thresholds: vec![0.0, 0.5, 0.7],
+            below_shares: vec![-0.5],
+            max_tokens: 12,
             sweep_tokens: 8,
-            out_of_scope: 40,
-            neutral_controls: (20, 16),
-            simple_questions: 45,
+            out_of_scope: 12,
+            neutral_controls: (12, 8),
+            simple_questions: 16,
+            perplexity_tokens: 512,
             ..Self::full()
         }
     }
@@ -399,6 +415,8 @@ impl GroundedConfig {
             out_of_scope: 4,
             neutral_controls: (8, 4),
             simple_questions: 6,
+            below_shares: Vec::new(),
+            perplexity_tokens: 288,
             ..Self::quick()
         }
     }
@@ -690,7 +708,7 @@ impl<'a> Neutral<'a> {
         let text = masteer_datagen::formats::neutral::bundled_text()?;
         let (c, k) = config.perplexity_chunks;
         let base_perplexity =
-            crate::eval::capability::text_perplexity(lm, &text, Steering::None, c, k)?.0;
+            crate::eval::capability::text_perplexity(lm, &text, Steering::None, c, k, config.perplexity_tokens)?.0;
         Ok(Neutral {
             text,
             base_perplexity,
@@ -730,7 +748,7 @@ impl<'a> Neutral<'a> {
         let (c, k) = config.perplexity_chunks;
         let perplexity = match steering {
             Steering::None => self.base_perplexity,
-            _ => crate::eval::capability::text_perplexity(lm, &self.text, steering, c, k)?.0,
+            _ => crate::eval::capability::text_perplexity(lm, &self.text, steering, c, k, config.perplexity_tokens)?.0,
         };
         if self.prompts.is_empty() {
             return Ok(NeutralEffect {
@@ -1066,7 +1084,7 @@ pub fn repair<B: Backend>(
     let pb = bar(config.progress, cells, "validating band × coefficient");
     let mut sweep = Vec::new();
     // (gated mean, strategy, gate layer, threshold)
-    let mut best_gated: Option<(f64, Strategy, usize, f32)> = None;
+    let mut best_gated: Option<(f64, Strategy, usize, f32, Outcome)> = None;
     let mut best_single: BTreeMap<String, (f64, Strategy)> = BTreeMap::new();
     for v in &vectors {
         for band in &config.bands {
@@ -1108,7 +1126,7 @@ pub fn repair<B: Backend>(
                         // Ties keep the earlier (lower coefficient, higher threshold
                         // comes later, so prefer strictly better only).
                         if best_gated.as_ref().is_none_or(|b| m > b.0) {
-                            best_gated = Some((m, s.clone(), g, tau));
+                            best_gated = Some((m, s.clone(), g, tau, o.clone()));
                         }
                     }
                 }
@@ -1126,7 +1144,7 @@ pub fn repair<B: Backend>(
     }
     pb.finish_and_clear();
     timings.push(("validation sweep".into(), t.elapsed().as_secs_f64()));
-    let (best_mean, gated_strategy, mut gate_layer, mut tau) = best_gated.ok_or_else(|| {
+    let (best_mean, gated_strategy, mut gate_layer, mut tau, gated_outcome) = best_gated.ok_or_else(|| {
         CoreError::InvalidInput(
             "no gate layer precedes any band: give gate layers before the bands".into(),
         )
@@ -1135,7 +1153,8 @@ pub fn repair<B: Backend>(
     // 3b. Steering the other way where the gate stays shut: for the chosen strategy,
     //     validation replies with a negative share of its coefficient, then every gate
     //     layer × threshold × share again, with the scope gate keeping neutral inputs
-    //     out. A share is kept only if it beats leaving those inputs alone.
+    //     out. A share is kept only if it beats leaving those inputs alone by more than
+    //     the validation split's noise.
     let t = Instant::now();
     let mut below = 0.0f32;
     let mut best = best_mean;
@@ -1179,7 +1198,16 @@ pub fn repair<B: Backend>(
                         trigger: pick(pt, st, &steered.trigger, &reversed.trigger, &base.trigger),
                         control: pick(pc, sc, &steered.control, &reversed.control, &base.control),
                     };
-                    if o.mean() > best {
+                    // Kept only when its gain over the gate alone is beyond validation
+                    // noise: the paired bootstrap's lower bound must be above 0.
+                    let gain = paired_sides(
+                        &gated_outcome.trigger,
+                        &o.trigger,
+                        &gated_outcome.control,
+                        &o.control,
+                        config.seed,
+                    );
+                    if o.mean() > best && gain.low > 0.0 {
                         best = o.mean();
                         (gate_layer, tau, below) = (g, t_, k);
                     }

@@ -165,3 +165,17 @@ fn premise_detector_agrees_with_hand_labels() {
     assert!(rate >= 0.85, "agreement {rate:.3}");
     assert!(false_alarms <= 2, "{false_alarms} false alarms");
 }
+
+/// `fixtures/premise_labels_heldout.jsonl`: 54 further replies (a later quick repair's
+/// test replies, none in the development file), labelled after the phrase lists were
+/// frozen, without looking at the detector's output. Its agreement here is what the
+/// README reports.
+#[test]
+fn premise_detector_agrees_with_held_out_hand_labels() {
+    let (rate, _, false_alarms) =
+        premise_agreement("tests/fixtures/premise_labels_heldout.jsonl");
+    // Measured when the file was labelled: 41/54 = 0.759, 12 rejections missed (a
+    // "false dichotomy", "X is not Y", a contradicting fact), 1 false alarm.
+    assert!(rate >= 0.75, "agreement {rate:.3}");
+    assert!(false_alarms <= 2, "{false_alarms} false alarms");
+}

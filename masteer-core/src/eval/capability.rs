@@ -99,7 +99,8 @@ pub fn perplexity<B: Backend>(
     Ok((nll / (ids.len() - 1) as f64).exp())
 }
 
-/// Perplexity of a long `text` under `steering`, in chunks of `chunk` tokens: the first
+/// Perplexity of (the first `max_tokens` tokens of) a long `text` under `steering`, in
+/// chunks of `chunk` tokens: the first
 /// `context` tokens of each chunk are its prompt (where a router decides), the rest are
 /// scored. Returns `exp(mean negative log-likelihood)` over every scored token and the
 /// number of tokens scored. Only the scored tokens' log-probabilities leave the model,
@@ -110,13 +111,15 @@ pub fn text_perplexity<B: Backend>(
     steering: Steering<'_>,
     chunk: usize,
     context: usize,
+    max_tokens: usize,
 ) -> Result<(f64, usize)> {
     if context == 0 || chunk <= context {
         return Err(CoreError::InvalidInput(format!(
             "a perplexity chunk of {chunk} tokens must exceed its context of {context} (≥ 1)"
         )));
     }
-    let ids = lm.tokenizer.encode(text)?;
+    let mut ids = lm.tokenizer.encode(text)?;
+    ids.truncate(max_tokens);
     let requests: Vec<ScoreRequest> = ids
         .chunks(chunk)
         .filter(|c| c.len() > context)

@@ -138,7 +138,7 @@ pub fn compare<B: Backend>(
         } else {
             (
                 Some(kl_to_unsteered(lm, &neutral, *steering)?),
-                Some(text_perplexity(lm, &text, *steering, 256, 32)?.0),
+                Some(text_perplexity(lm, &text, *steering, 256, 32, usize::MAX)?.0),
             )
         };
         let simple_qa = (!questions.is_empty())
