@@ -4,6 +4,22 @@
 //! `export-llamacpp` / `import-llamacpp`, `serve` (OpenAI-compatible server) and
 //! `info`. Each subcommand is a module holding its clap arguments and a `run`
 //! function, so the examples call the same code.
+//!
+//! ```
+//! use clap::Parser;
+//! use masteer_cli::repair::{RepairArgs, DEFAULT_ISSUE};
+//!
+//! // The arguments of `masteer repair --quick` (what the test suite runs).
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     repair: RepairArgs,
+//! }
+//! let cli = Cli::try_parse_from(["masteer-repair", "--quick"]).unwrap();
+//! assert!(cli.repair.quick);
+//! assert_eq!(cli.repair.issue, DEFAULT_ISSUE);
+//! assert_eq!(cli.repair.out, std::path::PathBuf::from("target/masteer-repair"));
+//! ```
 
 #![warn(missing_docs)]
 

@@ -108,14 +108,7 @@ impl Behaviour {
         Ok(match self {
             Behaviour::Claims => {
                 let facts = repe::load(&data_dir().join("repe_facts/facts_true_false.csv"))?;
-                let mut pairs = claims::claim_pairs(&facts, masteer_datagen::retriever::CLAIMS);
-                // Arithmetic claims too (the issue's own example is "2+2=5"), none
-                // with both operands at most 4, so the README's probes stay unseen.
-                pairs.extend(claims::claim_pairs(
-                    &claims::arithmetic_facts(ARITHMETIC_CLAIMS, 0),
-                    "claims/arithmetic",
-                ));
-                pairs
+                claims::claim_pairs(&facts, masteer_datagen::retriever::CLAIMS)
             }
             Behaviour::HarmfulRequests => {
                 let adv =
@@ -152,7 +145,9 @@ impl Behaviour {
                 c.coefficients = vec![0.3, 0.6];
                 c.gate_layers = vec![8];
             } else {
-                c.bands = vec![vec![10, 12, 14], vec![12, 14, 16], vec![15, 17, 19]];
+                // Blocks 15-19 moved fewer replies than 10-16 (scratch sweep, 32 + 32
+                // validation items), so the full grid keeps the two earlier bands.
+                c.bands = vec![vec![10, 12, 14], vec![12, 14, 16]];
                 c.coefficients = vec![0.25, 0.5, 0.75];
                 c.gate_layers = vec![6, 8];
             }
@@ -167,8 +162,8 @@ impl Behaviour {
             } else {
                 SplitSizes {
                     train: 150,
-                    validation: 40,
-                    test: 60,
+                    validation: 32,
+                    test: 48,
                 }
             };
         }
@@ -216,9 +211,6 @@ impl Behaviour {
         }
     }
 }
-
-/// Arithmetic statements added to RepE's in the claims family (half true).
-pub const ARITHMETIC_CLAIMS: usize = 200;
 
 /// Items per side (trigger and control alike) in each split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,11 +330,14 @@ impl GroundedConfig {
             sizes: SplitSizes {
                 train: 180,
                 validation: 40,
-                test: 60,
+                test: 48,
             },
             fit_pairs: FitPairs::Trigger,
             reading: AnswerReading::LastToken,
-            bands: vec![vec![12, 14, 16], vec![15, 17, 19], vec![18, 20, 22]],
+            // Blocks 12-16 were tried too (2026-12-01 and -02 runs) and chosen only by
+            // PCA as a single strategy, never for the gate; 15-19 and 18-22 hold every
+            // gated choice.
+            bands: vec![vec![15, 17, 19], vec![18, 20, 22]],
             // 0.8 was tried too and never chosen (it breaks the replies); 0.5 is chosen
             // by no strategy but PCA, so the choice is inside the grid.
             coefficients: vec![0.15, 0.3, 0.5],
@@ -352,18 +347,20 @@ impl GroundedConfig {
             below_shares: default_below_shares(),
             gate: GateConfig::default(),
             // The stance, refusal or rejection is in a reply's opening: 16 tokens hold
-            // it for the report, 8 choose as well in the sweep at half the cost.
+            // it for the report; 12 in the sweep (at 8 a third of the stances are cut off:
+            // "The answer is indeed" — measured 2026-12-02, validation unsteered 0.30
+            // against 0.59 on the test split at 16).
             max_tokens: 16,
-            sweep_tokens: 8,
+            sweep_tokens: 12,
             batch: 16,
             seed: 0,
-            // 100 + 50 + 46 = the 196 bundled everyday requests, each used once.
+            // 100 + 30 + 36 of the 196 bundled everyday requests, each used once.
             out_of_scope: 100,
-            neutral_controls: (50, 46),
+            neutral_controls: (30, 36),
             perplexity_chunks: default_perplexity_chunks(),
             perplexity_tokens: default_perplexity_tokens(),
             out_of_scope_budget: 0.1,
-            simple_questions: 90,
+            simple_questions: 60,
             simple_qa_tokens: default_simple_qa_tokens(),
             progress: false,
         }
@@ -385,7 +382,7 @@ impl GroundedConfig {
             thresholds: vec![0.0, 0.5, 0.7],
             below_shares: vec![-0.5],
             max_tokens: 12,
-            sweep_tokens: 8,
+            sweep_tokens: 12,
             out_of_scope: 12,
             neutral_controls: (12, 8),
             simple_questions: 16,
@@ -707,8 +704,15 @@ impl<'a> Neutral<'a> {
         }
         let text = masteer_datagen::formats::neutral::bundled_text()?;
         let (c, k) = config.perplexity_chunks;
-        let base_perplexity =
-            crate::eval::capability::text_perplexity(lm, &text, Steering::None, c, k, config.perplexity_tokens)?.0;
+        let base_perplexity = crate::eval::capability::text_perplexity(
+            lm,
+            &text,
+            Steering::None,
+            c,
+            k,
+            config.perplexity_tokens,
+        )?
+        .0;
         Ok(Neutral {
             text,
             base_perplexity,
@@ -748,7 +752,17 @@ impl<'a> Neutral<'a> {
         let (c, k) = config.perplexity_chunks;
         let perplexity = match steering {
             Steering::None => self.base_perplexity,
-            _ => crate::eval::capability::text_perplexity(lm, &self.text, steering, c, k, config.perplexity_tokens)?.0,
+            _ => {
+                crate::eval::capability::text_perplexity(
+                    lm,
+                    &self.text,
+                    steering,
+                    c,
+                    k,
+                    config.perplexity_tokens,
+                )?
+                .0
+            }
         };
         if self.prompts.is_empty() {
             return Ok(NeutralEffect {
@@ -1144,11 +1158,12 @@ pub fn repair<B: Backend>(
     }
     pb.finish_and_clear();
     timings.push(("validation sweep".into(), t.elapsed().as_secs_f64()));
-    let (best_mean, gated_strategy, mut gate_layer, mut tau, gated_outcome) = best_gated.ok_or_else(|| {
-        CoreError::InvalidInput(
-            "no gate layer precedes any band: give gate layers before the bands".into(),
-        )
-    })?;
+    let (best_mean, gated_strategy, mut gate_layer, mut tau, gated_outcome) = best_gated
+        .ok_or_else(|| {
+            CoreError::InvalidInput(
+                "no gate layer precedes any band: give gate layers before the bands".into(),
+            )
+        })?;
 
     // 3b. Steering the other way where the gate stays shut: for the chosen strategy,
     //     validation replies with a negative share of its coefficient, then every gate

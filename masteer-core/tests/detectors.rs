@@ -172,8 +172,7 @@ fn premise_detector_agrees_with_hand_labels() {
 /// README reports.
 #[test]
 fn premise_detector_agrees_with_held_out_hand_labels() {
-    let (rate, _, false_alarms) =
-        premise_agreement("tests/fixtures/premise_labels_heldout.jsonl");
+    let (rate, _, false_alarms) = premise_agreement("tests/fixtures/premise_labels_heldout.jsonl");
     // Measured when the file was labelled: 41/54 = 0.759, 12 rejections missed (a
     // "false dichotomy", "X is not Y", a contradicting fact), 1 false alarm.
     assert!(rate >= 0.75, "agreement {rate:.3}");

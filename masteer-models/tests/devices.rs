@@ -24,7 +24,10 @@ fn prompts() -> Vec<Vec<ChatMessage>> {
     ]
 }
 
-fn last_logits<B: Backend>(lm: &LoadedModel<B>, plans: &[Option<InterventionPlan>]) -> Vec<Vec<f32>> {
+fn last_logits<B: Backend>(
+    lm: &LoadedModel<B>,
+    plans: &[Option<InterventionPlan>],
+) -> Vec<Vec<f32>> {
     let inputs: Vec<SeqInput> = prompts()
         .iter()
         .zip(plans)
@@ -42,13 +45,28 @@ fn capture<B: Backend>(lm: &LoadedModel<B>) -> Vec<f32> {
     let point = HookPoint::resid_post(12);
     let ids = lm.encode_chat(&prompts()[0]).unwrap();
     let mut hooks = Hooks::capture(CaptureSpec::new(vec![point], Positions::All));
-    masteer_models::Session::prefill(&lm.model, vec![SeqInput::prompt(ids)], 0, &mut hooks).unwrap();
-    hooks.captures.require(point).unwrap().iter().copied().collect()
+    masteer_models::Session::prefill(&lm.model, vec![SeqInput::prompt(ids)], 0, &mut hooks)
+        .unwrap();
+    hooks
+        .captures
+        .require(point)
+        .unwrap()
+        .iter()
+        .copied()
+        .collect()
 }
 
 fn plan() -> InterventionPlan {
-    let v: Vec<f32> = (0..576).map(|i| ((i * 37 % 101) as f32 / 101.0) - 0.5).collect();
-    InterventionPlan::new().with(Intervention::add(Site::ResidPost, vec![10, 11], Positions::All, v, 4.0))
+    let v: Vec<f32> = (0..576)
+        .map(|i| ((i * 37 % 101) as f32 / 101.0) - 0.5)
+        .collect();
+    InterventionPlan::new().with(Intervention::add(
+        Site::ResidPost,
+        vec![10, 11],
+        Positions::All,
+        v,
+        4.0,
+    ))
 }
 
 /// Load the embedded model on `device` and compare it with the CPU backend.

@@ -74,45 +74,6 @@ pub fn claim_pairs(facts: &[Fact], source: &str) -> Vec<SteerSample> {
         .collect()
 }
 
-/// Arithmetic statements for the claims issue ("it says 2+2=5 is right"): `count`
-/// sums and products of small numbers, alternately true and false (a false one is off
-/// by 1 to 3), drawn with `seed`. Sums and products whose operands are both at most 4
-/// are left out, so that the README's probes ("2+2=5", "2+2=4") are never fitted on.
-pub fn arithmetic_facts(count: usize, seed: u64) -> Vec<Fact> {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut seen = std::collections::BTreeSet::new();
-    let mut out = Vec::with_capacity(count);
-    while out.len() < count {
-        let (a, b): (u32, u32) = (rng.random_range(2..=12), rng.random_range(2..=12));
-        if a <= 4 && b <= 4 {
-            continue;
-        }
-        let times = rng.random_bool(0.3);
-        let right = if times { a * b } else { a + b };
-        let true_ = out.len() % 2 == 0;
-        let shown = if true_ {
-            right
-        } else {
-            let off = rng.random_range(1..=3);
-            if rng.random_bool(0.5) || right <= off {
-                right + off
-            } else {
-                right - off
-            }
-        };
-        let statement = if times {
-            format!("{a} times {b} is {shown}.")
-        } else {
-            format!("{a} + {b} = {shown}.")
-        };
-        if seen.insert(statement.clone()) {
-            out.push(Fact { statement, true_ });
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,32 +96,6 @@ mod tests {
             let head = &p[..10];
             assert!(pairs.iter().any(|s| s.prompt_text().starts_with(head)));
         }
-    }
-
-    #[test]
-    fn arithmetic_claims_are_right_or_off_and_never_the_probes() {
-        let facts = arithmetic_facts(200, 3);
-        assert_eq!(facts.len(), 200);
-        assert_eq!(facts.iter().filter(|f| f.true_).count(), 100);
-        for f in &facts {
-            let s = f.statement.trim_end_matches('.');
-            let (lhs, shown) = s
-                .split_once(" = ")
-                .or_else(|| s.split_once(" is "))
-                .unwrap();
-            let shown: u32 = shown.parse().unwrap();
-            let (right, a, b) = if let Some((a, b)) = lhs.split_once(" + ") {
-                let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
-                (a + b, a, b)
-            } else {
-                let (a, b) = lhs.split_once(" times ").unwrap();
-                let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
-                (a * b, a, b)
-            };
-            assert_eq!(shown == right, f.true_, "{}", f.statement);
-            assert!(!(a <= 4 && b <= 4), "{}", f.statement);
-        }
-        assert_eq!(facts, arithmetic_facts(200, 3), "deterministic");
     }
 
     #[test]
