@@ -212,6 +212,10 @@ impl Behaviour {
     }
 }
 
+/// Whether a scope gate opens for each validation trigger, validation control and
+/// budget (neutral) prompt.
+type ScopeOpens = (Vec<bool>, Vec<bool>, Vec<bool>);
+
 /// Items per side (trigger and control alike) in each split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SplitSizes {
@@ -1045,7 +1049,7 @@ pub fn repair<B: Backend>(
         }
     }
     // Whether each scope gate opens for the validation items and the budget prompts.
-    let mut vscope: BTreeMap<usize, (Vec<bool>, Vec<bool>, Vec<bool>)> = BTreeMap::new();
+    let mut vscope: BTreeMap<usize, ScopeOpens> = BTreeMap::new();
     for (g, scope) in &scopes {
         let p = HookPoint::resid_post(*g);
         let f = |rows: &[Vec<f32>]| -> Result<Vec<bool>> {
@@ -1268,12 +1272,32 @@ pub fn repair<B: Backend>(
             .flatten(),
         below,
     };
+    // 4b. Strength that depends on the input: the same gate with the coefficient
+    //     scaled by the gate's certainty, against the whole coefficient, both run on
+    //     the validation split; the graded rule is kept when its mean is higher.
+    let t = Instant::now();
+    let hard_router = Router::Gate(router.clone());
     let graded_router = Router::Gate(GateRouter {
         graded: true,
-        ..router.clone()
+        ..router
     });
-    let router = Router::Gate(router);
-    router.check(&library.strategies)?;
+    hard_router.check(&library.strategies)?;
+    let validate = |r: &Router| -> crate::Result<f64> {
+        let texts = sweep_replies(Steering::Routed {
+            router: r,
+            strategies: &library.strategies,
+        })?;
+        Ok(judge(&texts).mean())
+    };
+    let (hard_mean, graded_mean) = (validate(&hard_router)?, validate(&graded_router)?);
+    let graded = graded_mean > hard_mean;
+    tracing::info!(hard_mean, graded_mean, graded, "strength rule on validation");
+    timings.push(("strength rule".into(), t.elapsed().as_secs_f64()));
+    let (router, other_router) = if graded {
+        (graded_router, hard_router)
+    } else {
+        (hard_router, graded_router)
+    };
     library.router = Some(router.clone());
 
     // 5. The test split: unsteered, each single strategy, adaptive (gated, decided in
@@ -1350,7 +1374,7 @@ pub fn repair<B: Backend>(
     let mut routers: Vec<(&str, String, Router)> = vec![(
         "MASteer adaptive (gate)",
         format!(
-            "{} at {}, gate {} > {:.2}{}",
+            "{} at {}, gate {} > {:.2}{}{}",
             routed.vector.algorithm,
             setting_of(&routed),
             router.point(),
@@ -1359,15 +1383,28 @@ pub fn repair<B: Backend>(
                 format!(", {below:+.1}× below it (in scope)")
             } else {
                 String::new()
+            },
+            if graded {
+                ", graded strength (½ at the threshold … 1 at certainty)"
+            } else {
+                ""
             }
         ),
         router.clone(),
     )];
-    routers.push((
-        "MASteer adaptive (gate, graded strength)",
-        "as above, × (½ at the threshold … 1 at certainty) above it".into(),
-        graded_router,
-    ));
+    routers.push(if graded {
+        (
+            "same gate, whole strength",
+            "as above, the whole coefficient above the threshold".into(),
+            other_router,
+        )
+    } else {
+        (
+            "same gate, graded strength",
+            "as above, × (½ at the threshold … 1 at certainty) above it".into(),
+            other_router,
+        )
+    });
     if below != 0.0 {
         if let Router::Gate(g) = &router {
             routers.push((
