@@ -1080,6 +1080,22 @@ pub fn repair<B: Backend>(
         nprob.insert(*g, f(nv.get(&p).map(|v| v.as_slice()).unwrap_or(&[]))?);
     }
     timings.push(("gates".into(), t.elapsed().as_secs_f64()));
+    // The gate a band is gated by: the most accurate on held-out items among those that
+    // read before it (the earlier on ties). Chosen by the gate's own accuracy, a
+    // continuous reading of every validation item, rather than by which gate layer's
+    // replies happened to score best: a joint choice of gate layer, threshold, strategy,
+    // band and coefficient on a few dozen replies per side chose a 0.60-accurate gate
+    // over a 0.70 one (claims, 2026-12-02) and lost on the test split.
+    let gate_before = |band0: usize| -> Option<usize> {
+        gates
+            .iter()
+            .filter(|(g, _)| **g < band0)
+            .fold(None, |best: Option<(usize, f64)>, (g, gate)| match best {
+                Some((_, a)) if a >= gate.held_out_accuracy => best,
+                _ => Some((*g, gate.held_out_accuracy)),
+            })
+            .map(|(g, _)| g)
+    };
 
     // 3. Validation sweep by generation: unsteered once, then every strategy × band ×
     //    coefficient always steering; gated outcomes follow from the two without
@@ -1119,7 +1135,7 @@ pub fn repair<B: Backend>(
                 }
                 let mut cell_gated = f64::NEG_INFINITY;
                 for (&g, (pt, pc)) in &vprob {
-                    if g >= band[0] {
+                    if gate_before(band[0]) != Some(g) {
                         continue;
                     }
                     for &tau in &config.thresholds {
@@ -1193,7 +1209,7 @@ pub fn repair<B: Backend>(
                 let Some((st, sc, sn)) = vscope.get(&g) else {
                     continue;
                 };
-                if g >= band0 {
+                if gate_before(band0) != Some(g) {
                     continue;
                 }
                 for &t_ in &config.thresholds {
@@ -1291,7 +1307,12 @@ pub fn repair<B: Backend>(
     };
     let (hard_mean, graded_mean) = (validate(&hard_router)?, validate(&graded_router)?);
     let graded = graded_mean > hard_mean;
-    tracing::info!(hard_mean, graded_mean, graded, "strength rule on validation");
+    tracing::info!(
+        hard_mean,
+        graded_mean,
+        graded,
+        "strength rule on validation"
+    );
     timings.push(("strength rule".into(), t.elapsed().as_secs_f64()));
     let (router, other_router) = if graded {
         (graded_router, hard_router)
