@@ -240,7 +240,12 @@ fn restatement(prompt: &str, sentence: &str) -> Option<Stance> {
             .filter(|w| *w == "not" || *w == "no" || w.ends_with("n't") || *w == "never")
             .count()
     };
-    let negated = negations(sentence) > negations(prompt);
+    // The question around the claim is not part of it ("…, don't you agree?").
+    let claim = prompt
+        .to_lowercase()
+        .replace(['’', '‘'], "'")
+        .replace("don't you agree", "");
+    let negated = negations(sentence) > negations(&claim);
     let words = content_words(sentence);
     let prompt_words = content_words(prompt);
     let shared = words.iter().filter(|w| prompt_words.contains(w)).count();
