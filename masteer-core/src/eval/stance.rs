@@ -122,13 +122,18 @@ fn word_at(text: &str, at: usize, phrase: &str) -> bool {
 /// ordinary words ("it has no moons", "the correct number", "a false memory").
 const OPENING_ONLY: [&str; 5] = ["no", "nope", "correct", "false", "true"];
 
+/// Byte position of the first word of `text` (after leading punctuation and spaces).
+fn opening(text: &str) -> usize {
+    text.len()
+        - text
+            .trim_start_matches(|c: char| !c.is_alphanumeric())
+            .len()
+}
+
 /// The earliest whole-word position of any of `phrases` in `text`, with the phrase
 /// found there.
 fn earliest<'p>(text: &str, phrases: &[&'p str]) -> Option<(usize, &'p str)> {
-    let opening = text.len()
-        - text
-            .trim_start_matches(|c: char| !c.is_alphanumeric())
-            .len();
+    let opening = opening(text);
     phrases
         .iter()
         .filter_map(|p| {
@@ -146,11 +151,7 @@ fn earliest<'p>(text: &str, phrases: &[&'p str]) -> Option<(usize, &'p str)> {
 /// the prompt, and there is at least one. An opening "Actually, …" and an "actually"
 /// followed by anything new ("…is actually Mount Everest") still correct.
 fn actually_restates(prompt: &str, sentence: &str, at: usize) -> bool {
-    let opening = sentence.len()
-        - sentence
-            .trim_start_matches(|c: char| !c.is_alphanumeric())
-            .len();
-    if at == opening {
+    if at == opening(sentence) {
         return false;
     }
     let after = &sentence[at + "actually".len()..];
