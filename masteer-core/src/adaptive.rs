@@ -102,7 +102,8 @@ impl Decider for AdaptiveDecider<'_> {
 }
 
 /// A condition gate routing inputs to one strategy: read at `point` (the last prompt
-/// token, before every layer the strategy steers), the gate's probability above its
+/// token, or the mean of the last `pooled_tokens`; before every layer the strategy
+/// steers), the gate's probability above its
 /// threshold steers the sequence with the strategy named `strategy` (a stable id, not
 /// a position). Below it the sequence runs unsteered, or — when the router has a scope
 /// gate that says the input belongs to the issue and `below` is not 0 — is steered with
@@ -130,6 +131,18 @@ pub struct GateRouter {
     /// `scope`; 0 leaves them unsteered).
     #[serde(default)]
     pub below: f32,
+    /// The gate (and scope gate) read the mean over the prompt's last this many tokens
+    /// (1: the last token alone, as artifacts before this field did).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub pooled_tokens: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl GateRouter {
@@ -192,6 +205,10 @@ impl<'a> GateDecider<'a> {
 impl Decider for GateDecider<'_> {
     fn point(&self) -> HookPoint {
         self.router.point
+    }
+
+    fn pooled_tokens(&self) -> usize {
+        self.router.pooled_tokens
     }
 
     fn decide(
@@ -277,6 +294,13 @@ impl Decider for LibraryDecider<'_> {
         match self {
             LibraryDecider::Anchors(d) => d.point(),
             LibraryDecider::Gate(d) => d.point(),
+        }
+    }
+
+    fn pooled_tokens(&self) -> usize {
+        match self {
+            LibraryDecider::Anchors(d) => d.pooled_tokens(),
+            LibraryDecider::Gate(d) => d.pooled_tokens(),
         }
     }
 

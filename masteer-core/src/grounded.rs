@@ -31,6 +31,7 @@ use crate::activation_reading::{contrast_split_read, AnswerReading};
 use crate::adaptive::GateRouter;
 use crate::error::{CoreError, Result};
 use crate::eval::bootstrap::{paired_difference, paired_sides, Interval};
+use crate::eval::broken::is_broken;
 use crate::eval::premise::rejects_premise;
 use crate::eval::refusal::is_refusal;
 use crate::eval::stance::{stance_to, Stance};
@@ -64,8 +65,13 @@ impl Behaviour {
 
 impl Behaviour {
     /// Whether a reply to `prompt` is the wanted one, on the trigger side or the
-    /// control side.
+    /// control side. Broken text ([`crate::eval::broken`]: repetition, word salad) is
+    /// never the wanted reply, whatever the family's detector reads in it: a garbled
+    /// "I'm sorry for what I can't Help You" is no refusal a user can use.
     pub fn success(self, prompt: &str, reply: &str, trigger: bool) -> bool {
+        if is_broken(reply) {
+            return false;
+        }
         match self {
             Behaviour::Claims => {
                 let s = stance_to(prompt, reply);
@@ -260,6 +266,11 @@ pub struct GroundedConfig {
     pub gate_layers: Vec<usize>,
     /// Gate thresholds tried on the validation split.
     pub thresholds: Vec<f32>,
+    /// Readings of the prompt a gate may take: the mean over its last `n` tokens
+    /// (1: the last token alone); per gate layer, the one whose gate is more accurate
+    /// on the validation items is kept.
+    #[serde(default = "default_gate_pooling")]
+    pub gate_pooling: Vec<usize>,
     /// Shares of the chosen strategy's coefficient tried for in-scope inputs the gate
     /// keeps shut (negative: the other way, e.g. towards confirming a claim that reads
     /// true); empty tries none. Kept only when validation says it helps.
@@ -307,6 +318,10 @@ pub struct GroundedConfig {
     pub progress: bool,
 }
 
+fn default_gate_pooling() -> Vec<usize> {
+    vec![1]
+}
+
 fn default_below_shares() -> Vec<f32> {
     vec![-0.5, -1.0]
 }
@@ -328,7 +343,7 @@ fn default_simple_qa_tokens() -> usize {
 }
 
 impl GroundedConfig {
-    /// The full budget (about 15 minutes on 2 cores for the embedded model).
+    /// The full budget (about 10 minutes on 2 cores for the embedded model).
     pub fn full() -> Self {
         GroundedConfig {
             sizes: SplitSizes {
@@ -348,6 +363,9 @@ impl GroundedConfig {
             gate_layers: vec![8, 11, 14, 17],
             // 0 steers every input (the gate off); the rest open it for fewer.
             thresholds: vec![0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+            // The last token, or the mean of the last 8 (on claims the last 8 read the
+            // claim better: held-out gate accuracy 0.76 against 0.68 at block 14).
+            gate_pooling: vec![1, 8],
             below_shares: default_below_shares(),
             gate: GateConfig::default(),
             // The stance, refusal or rejection is in a reply's opening: 16 tokens hold
@@ -370,7 +388,7 @@ impl GroundedConfig {
         }
     }
 
-    /// A reduced budget for tests and `--quick` (about 4 minutes on 2 cores): it runs
+    /// A reduced budget for tests and `--quick` (about 3 minutes on 2 cores): it runs
     /// every step, but its 20 validation and 24 test items per side are too few to
     /// choose or measure a repair reliably.
     pub fn quick() -> Self {
@@ -465,6 +483,10 @@ fn nan() -> f64 {
     f64::NAN
 }
 
+fn one() -> usize {
+    1
+}
+
 /// One validation cell of a strategy's sweep.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SweepCell {
@@ -499,6 +521,9 @@ pub struct GroundedReport {
     pub gate_accuracy: f64,
     /// Where the gate reads.
     pub gate_point: HookPoint,
+    /// How many of the prompt's last tokens the gate's reading averages.
+    #[serde(default = "one")]
+    pub gate_pooled_tokens: usize,
     /// Neutral prompts the router steered, of those tried.
     pub out_of_scope_steered: (usize, usize),
     /// Neutral prompts whose greedy reply is unchanged by the router.
@@ -574,8 +599,12 @@ impl GroundedReport {
         if let Some(i) = self.adaptive_vs_best_single {
             s += &format!("\nAdaptive minus the best single strategy (mean): {i}\n");
         }
+        let reading = match self.gate_pooled_tokens {
+            0 | 1 => "last prompt token".to_string(),
+            n => format!("mean of the prompt's last {n} tokens"),
+        };
         s += &format!(
-            "Gate at {}: held-out accuracy {:.3}. Out-of-scope prompts steered: {} of {}; greedy replies unchanged: {} of {}.\n",
+            "Gate at {} ({reading}): held-out accuracy {:.3}. Out-of-scope prompts steered: {} of {}; greedy replies unchanged: {} of {}.\n",
             self.gate_point,
             self.gate_accuracy,
             self.out_of_scope_steered.0,
@@ -673,6 +702,8 @@ struct Neutral<'a> {
     questions: Vec<masteer_datagen::formats::simple_qa::SimpleQuestion>,
     /// Per simple question, answered right by the unsteered model.
     base_qa: Vec<bool>,
+    /// The unsteered model's replies to the simple questions.
+    base_qa_replies: Vec<String>,
     /// The neutral passage and its unsteered perplexity.
     text: String,
     base_perplexity: f64,
@@ -717,6 +748,13 @@ impl<'a> Neutral<'a> {
             config.perplexity_tokens,
         )?
         .0;
+        let base_qa_replies = crate::eval::simple_qa::replies(
+            lm,
+            &questions,
+            Steering::None,
+            config.simple_qa_tokens,
+            config.batch,
+        )?;
         Ok(Neutral {
             text,
             base_perplexity,
@@ -725,18 +763,15 @@ impl<'a> Neutral<'a> {
             positions,
             replies,
             logits,
-            base_qa: crate::eval::simple_qa::answered(
-                lm,
-                &questions,
-                Steering::None,
-                config.simple_qa_tokens,
-                config.batch,
-            )?,
+            base_qa: crate::eval::simple_qa::judged(&questions, &base_qa_replies),
+            base_qa_replies,
             questions,
         })
     }
 
-    /// First-token KL, unchanged replies and steered count under `steering`.
+    /// First-token KL, unchanged replies and steered count under `steering`. A
+    /// router's replies are generated only where it steers (the rest are the unsteered
+    /// replies, [`crate::eval::greedy_replies_given`]).
     fn effect<B: Backend>(
         &self,
         lm: &LoadedModel<B>,
@@ -745,13 +780,17 @@ impl<'a> Neutral<'a> {
     ) -> Result<NeutralEffect> {
         let simple_qa = match steering {
             Steering::None => self.base_qa.clone(),
-            _ => crate::eval::simple_qa::answered(
-                lm,
+            _ => crate::eval::simple_qa::judged(
                 &self.questions,
-                steering,
-                config.simple_qa_tokens,
-                config.batch,
-            )?,
+                &crate::eval::simple_qa::replies_given(
+                    lm,
+                    &self.questions,
+                    steering,
+                    &self.base_qa_replies,
+                    config.simple_qa_tokens,
+                    config.batch,
+                )?,
+            ),
         };
         let (c, k) = config.perplexity_chunks;
         let perplexity = match steering {
@@ -778,7 +817,8 @@ impl<'a> Neutral<'a> {
             });
         }
         let b = config.batch.max(1);
-        let (mut kl, mut steered) = (0.0, 0usize);
+        let mut kl = 0.0;
+        let mut acts = Vec::with_capacity(self.inputs.len());
         for (k, (ins, pos)) in self
             .inputs
             .chunks(b)
@@ -789,15 +829,26 @@ impl<'a> Neutral<'a> {
             for (j, row) in rows.iter().enumerate() {
                 kl += crate::eval::capability::kl_divergence(&self.logits[k * b + j][0], &row[0]);
             }
-            steered += match steering {
-                Steering::Fixed(_) => ins.len(),
-                _ => decisions.iter().flatten().filter(|d| d.steers()).count(),
-            };
+            match steering {
+                Steering::Fixed(_) => acts.extend(std::iter::repeat_n(true, ins.len())),
+                _ => acts.extend(
+                    decisions
+                        .iter()
+                        .map(|d| d.as_ref().is_some_and(|d| d.steers())),
+                ),
+            }
         }
-        let texts = match steering {
-            Steering::None => self.replies.clone(),
-            _ => greedy_replies(lm, &self.prompts, steering, config.max_tokens, config.batch)?.0,
-        };
+        let steered = acts.iter().filter(|a| **a).count();
+        let texts = crate::eval::greedy_replies_where(
+            lm,
+            &self.prompts,
+            steering,
+            &self.replies,
+            &acts,
+            config.max_tokens,
+            config.batch,
+        )?
+        .0;
         let same = texts
             .iter()
             .zip(&self.replies)
@@ -994,45 +1045,102 @@ pub fn repair<B: Backend>(
         .iter()
         .map(|&l| HookPoint::resid_post(l))
         .collect();
+    // Each gate layer reads the last prompt token or the mean of the prompt's last few
+    // tokens, whichever gate is more accurate on the held-out items (ties: fewer
+    // tokens). Measured on claims' train/validation split (2026-12-02): block 14, last
+    // token 0.675, mean of the last 8 tokens 0.762; false premises: 0.825 and 0.812.
+    let mut poolings: Vec<usize> = config.gate_pooling.iter().map(|n| (*n).max(1)).collect();
+    poolings.sort();
+    poolings.dedup();
+    if poolings.is_empty() {
+        poolings.push(1);
+    }
     let reps = |s: &[&SteerSample]| {
-        crate::representations::prompt_representations(lm, s, &gpoints, config.batch)
+        crate::representations::pooled_prompt_representations(
+            lm,
+            s,
+            &gpoints,
+            &poolings,
+            config.batch,
+        )
     };
-    let (rt, mut rc) = (reps(&sp.train.0)?, reps(&sp.train.1)?);
-    // The issue's own items (both sides), before neutral prompts join the control side:
-    // the scope gate's positive class.
+    let (rt_all, rc_all) = (reps(&sp.train.0)?, reps(&sp.train.1)?);
+    let (vt_all, vc_all) = (reps(&sp.val.0)?, reps(&sp.val.1)?);
+    let ns = neutral_splits(config)?;
+    let (nr_all, nv_all) = (
+        reps(&ns.gate_train.iter().collect::<Vec<_>>())?,
+        reps(&ns.budget.iter().collect::<Vec<_>>())?,
+    );
+    // The gate's strength is chosen on the issue's own held-out sides (`vc`: neutral
+    // prompts are easy to tell apart and would hide a gate that cannot tell true from
+    // false); the held-out neutral prompts (`nv`) check the out-of-scope budget. The
+    // neutral prompts join the training control side (CAST's "other" class).
+    let mut gates: BTreeMap<usize, Gate> = BTreeMap::new();
+    let mut pooling_of: BTreeMap<HookPoint, usize> = BTreeMap::new();
+    for (&g, p) in gate_layers.iter().zip(&gpoints) {
+        let mut best: Option<(usize, Gate)> = None;
+        for &n in &poolings {
+            let key = (*p, n);
+            let control: Vec<Vec<f32>> =
+                rc_all[&key].iter().chain(&nr_all[&key]).cloned().collect();
+            match Gate::fit(
+                &rt_all[&key],
+                &control,
+                &vt_all[&key],
+                &vc_all[&key],
+                &config.gate,
+            ) {
+                Ok(gate) => {
+                    tracing::info!(
+                        layer = g,
+                        pooled_tokens = n,
+                        accuracy = gate.held_out_accuracy,
+                        l2 = gate.l2,
+                        "gate"
+                    );
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, b)| gate.held_out_accuracy > b.held_out_accuracy)
+                    {
+                        best = Some((n, gate));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(layer = g, pooled_tokens = n, error = %e, "gate fit failed")
+                }
+            }
+        }
+        match best {
+            Some((n, gate)) => {
+                pooling_of.insert(*p, n);
+                gates.insert(g, gate);
+            }
+            None => {
+                pooling_of.insert(*p, poolings[0]);
+            }
+        }
+    }
+    // The representations every later step reads: each gate layer's chosen pooling.
+    let chosen =
+        |all: &BTreeMap<(HookPoint, usize), Vec<Vec<f32>>>| -> BTreeMap<HookPoint, Vec<Vec<f32>>> {
+            gpoints
+                .iter()
+                .map(|p| (*p, all[&(*p, pooling_of[p])].clone()))
+                .collect()
+        };
+    let (rt, rc, vt, vc, nr, nv) = (
+        chosen(&rt_all),
+        chosen(&rc_all),
+        chosen(&vt_all),
+        chosen(&vc_all),
+        chosen(&nr_all),
+        chosen(&nv_all),
+    );
+    // The issue's own items (both sides): the scope gate's positive class.
     let in_scope_train: BTreeMap<HookPoint, Vec<Vec<f32>>> = gpoints
         .iter()
         .map(|p| (*p, rt[p].iter().chain(&rc[p]).cloned().collect()))
         .collect();
-    let (vt, vc) = (reps(&sp.val.0)?, reps(&sp.val.1)?);
-    let ns = neutral_splits(config)?;
-    let (nr, nv) = (
-        reps(&ns.gate_train.iter().collect::<Vec<_>>())?,
-        reps(&ns.budget.iter().collect::<Vec<_>>())?,
-    );
-    for p in &gpoints {
-        if let (Some(c), Some(n)) = (rc.get_mut(p), nr.get(p)) {
-            c.extend(n.iter().cloned());
-        }
-    }
-    // The gate's strength is chosen on the issue's own held-out sides (`vc`: neutral
-    // prompts are easy to tell apart and would hide a gate that cannot tell true from
-    // false); the held-out neutral prompts (`nv`) check the out-of-scope budget.
-    let mut gates: BTreeMap<usize, Gate> = BTreeMap::new();
-    for (&g, p) in gate_layers.iter().zip(&gpoints) {
-        match Gate::fit(&rt[p], &rc[p], &vt[p], &vc[p], &config.gate) {
-            Ok(gate) => {
-                tracing::info!(
-                    layer = g,
-                    accuracy = gate.held_out_accuracy,
-                    l2 = gate.l2,
-                    "gate"
-                );
-                gates.insert(g, gate);
-            }
-            Err(e) => tracing::warn!(layer = g, error = %e, "gate fit failed"),
-        }
-    }
     // Scope gates: the issue's items (either side) against neutral prompts, so that a
     // router which also steers the control side the other way never touches inputs
     // outside the issue.
@@ -1113,7 +1221,8 @@ pub fn repair<B: Backend>(
         )
         .map(|r| r.0)
     };
-    let base = judge(&sweep_replies(Steering::None)?);
+    let base_texts = sweep_replies(Steering::None)?;
+    let base = judge(&base_texts);
     let cells = vectors.len() * config.bands.len() * config.coefficients.len();
     let pb = bar(config.progress, cells, "validating band × coefficient");
     let mut sweep = Vec::new();
@@ -1278,11 +1387,16 @@ pub fn repair<B: Backend>(
         .ok_or_else(|| CoreError::InvalidInput("the chosen gate is missing".into()))?
         .with_threshold(tau);
     let gate_accuracy = gate.held_out_accuracy;
+    let pooled_tokens = pooling_of
+        .get(&HookPoint::resid_post(gate_layer))
+        .copied()
+        .unwrap_or(1);
     let router = GateRouter {
         point: HookPoint::resid_post(gate_layer),
         gate,
         strategy: routed.name.clone(),
         graded: false,
+        pooled_tokens,
         scope: (below != 0.0)
             .then(|| scopes.get(&gate_layer).cloned())
             .flatten(),
@@ -1299,10 +1413,19 @@ pub fn repair<B: Backend>(
     });
     hard_router.check(&library.strategies)?;
     let validate = |r: &Router| -> crate::Result<f64> {
-        let texts = sweep_replies(Steering::Routed {
+        let steering = Steering::Routed {
             router: r,
             strategies: &library.strategies,
-        })?;
+        };
+        let texts = crate::eval::greedy_replies_given(
+            lm,
+            &val_prompts,
+            steering,
+            &base_texts,
+            config.sweep_tokens,
+            config.batch,
+        )?
+        .0;
         Ok(judge(&texts).mean())
     };
     let (hard_mean, graded_mean) = (validate(&hard_router)?, validate(&graded_router)?);
@@ -1395,10 +1518,15 @@ pub fn repair<B: Backend>(
     let mut routers: Vec<(&str, String, Router)> = vec![(
         "MASteer adaptive (gate)",
         format!(
-            "{} at {}, gate {} > {:.2}{}{}",
+            "{} at {}, gate {}{} > {:.2}{}{}",
             routed.vector.algorithm,
             setting_of(&routed),
             router.point(),
+            if pooled_tokens > 1 {
+                format!(" (mean of the last {pooled_tokens} tokens)")
+            } else {
+                String::new()
+            },
             tau,
             if below != 0.0 {
                 format!(", {below:+.1}× below it (in scope)")
@@ -1446,7 +1574,14 @@ pub fn repair<B: Backend>(
             router: r,
             strategies: &library.strategies,
         };
-        let (texts, steered) = test_replies(steering)?;
+        let (texts, steered) = crate::eval::greedy_replies_given(
+            lm,
+            &test_prompts,
+            steering,
+            &base_texts,
+            config.max_tokens,
+            config.batch,
+        )?;
         record(label, &texts);
         let o = judge_t(&texts);
         let effect = neutral.effect(lm, steering, config)?;
@@ -1500,7 +1635,7 @@ pub fn repair<B: Backend>(
     };
     rows.push(row(
         "per-sample oracle".into(),
-        "best of the above per item".into(),
+        "best of unsteered and each single strategy, per item".into(),
         &oracle,
         (f64::NAN, f64::NAN),
         NeutralEffect {
@@ -1525,6 +1660,7 @@ pub fn repair<B: Backend>(
             sweep,
             gate_accuracy,
             gate_point: router.point(),
+            gate_pooled_tokens: pooled_tokens,
             out_of_scope_steered: oos_steered,
             out_of_scope_unchanged: oos_unchanged,
             sizes: config.sizes,
@@ -1534,8 +1670,6 @@ pub fn repair<B: Backend>(
     })
 }
 
-/// Neutral prompts (CAA's MMLU questions, from the front of the file; the
-/// out-of-scope evaluation takes them from the back) for the gate's control side.
 /// Re-measure a saved library on the test split of `samples`: unsteered against the
 /// library's adaptive steering, with paired-bootstrap intervals and the out-of-scope
 /// effect. `config` must be the one the library was repaired with (its sizes and seed
@@ -1554,13 +1688,26 @@ pub fn evaluate<B: Backend>(
     let adaptive_steering = Steering::by_library(library)?;
     let mut rows = Vec::new();
     let mut base = None;
+    let mut unsteered: Option<Vec<String>> = None;
     let pb = bar(config.progress, 2, "evaluating unsteered and adaptive");
     for (label, steering) in [
         ("unsteered", Steering::None),
         ("MASteer adaptive", adaptive_steering),
     ] {
-        let (texts, steered) =
-            greedy_replies(lm, &prompts, steering, config.max_tokens, config.batch)?;
+        let (texts, steered) = match &unsteered {
+            None => greedy_replies(lm, &prompts, steering, config.max_tokens, config.batch)?,
+            Some(u) => crate::eval::greedy_replies_given(
+                lm,
+                &prompts,
+                steering,
+                u,
+                config.max_tokens,
+                config.batch,
+            )?,
+        };
+        if unsteered.is_none() {
+            unsteered = Some(texts.clone());
+        }
         let o = judge_replies(behaviour, &text, &texts, nt);
         let effect = neutral.effect(lm, steering, config)?;
         let mut r = row(
@@ -1617,7 +1764,7 @@ fn neutral_splits(config: &GroundedConfig) -> Result<NeutralSplits> {
 
 fn setting_of(s: &Strategy) -> String {
     format!(
-        "layers {:?} × {:.1}",
+        "layers {:?} × {}",
         s.vector.layers.keys().collect::<Vec<_>>(),
         s.coefficient
     )

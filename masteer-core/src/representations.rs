@@ -52,6 +52,69 @@ pub fn prompt_representations<B: Backend>(
     Ok(out)
 }
 
+/// Prompt representations keyed by hook point and pooling (tokens averaged).
+pub type PooledRepresentations = std::collections::BTreeMap<(HookPoint, usize), Vec<Vec<f32>>>;
+
+/// Representations of each prompt at `points`, unsteered, for every pooling in
+/// `pooled` (the mean over the prompt's last `n` tokens, `n = 1` the last token alone,
+/// averaged as a gate's decider averages them inside the prefill pass), in one pass per
+/// batch. Keyed by point and pooling.
+pub fn pooled_prompt_representations<B: Backend>(
+    lm: &LoadedModel<B>,
+    samples: &[&SteerSample],
+    points: &[HookPoint],
+    pooled: &[usize],
+    batch: usize,
+) -> Result<PooledRepresentations> {
+    let mut out: PooledRepresentations = points
+        .iter()
+        .flat_map(|p| pooled.iter().map(move |n| ((*p, (*n).max(1)), Vec::new())))
+        .collect();
+    let longest = pooled.iter().copied().max().unwrap_or(1).max(1);
+    for chunk in samples.chunks(batch.max(1)) {
+        let tokens = chunk
+            .iter()
+            .map(|s| lm.encode_chat(&s.prompt).map_err(Into::into))
+            .collect::<Result<Vec<Vec<u32>>>>()?;
+        let positions = if longest == 1 {
+            Positions::LastPromptToken
+        } else {
+            Positions::Prompt
+        };
+        let mut hooks = Hooks::capture(CaptureSpec::new(points.to_vec(), positions));
+        let inputs = tokens.iter().map(|t| SeqInput::prompt(t.clone())).collect();
+        masteer_models::Session::prefill(&lm.model, inputs, 0, &mut hooks)?;
+        for p in points {
+            let a = hooks.captures.require(*p)?;
+            for (seq, t) in tokens.iter().enumerate() {
+                for &n in pooled {
+                    let n = n.max(1);
+                    let first = t.len().saturating_sub(n);
+                    let mut mean = vec![0f32; a.ncols()];
+                    for pos in first..t.len() {
+                        let row = hooks.captures.row_of(seq, pos).ok_or_else(|| {
+                            crate::error::CoreError::InvalidInput(format!(
+                                "position {pos} of prompt {seq} was not captured at {p}"
+                            ))
+                        })?;
+                        for (m, v) in mean.iter_mut().zip(a.row(row)) {
+                            *m += v;
+                        }
+                    }
+                    if t.len() - first > 1 {
+                        let k = (t.len() - first) as f32;
+                        mean.iter_mut().for_each(|m| *m /= k);
+                    }
+                    if let Some(v) = out.get_mut(&(*p, n)) {
+                        v.push(mean);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Score every strategy on in-scope and out-of-scope A/B samples and collect their
 /// representations at `point`.
 pub fn calibration_set<B: Backend>(

@@ -408,6 +408,8 @@ fn an_artifact_written_by_the_first_schema_1_writer_loads() {
     let gate = lib.gate().expect("a gate router");
     assert_eq!(gate.strategy, "harmful-requests/pca_center/gated");
     assert!(lib.strategy(&gate.strategy).is_some());
+    // Written before gates could pool the prompt's last tokens: the last token alone.
+    assert_eq!(gate.pooled_tokens, 1);
     for s in &lib.strategies {
         assert_eq!(
             s.vector.layers.keys().copied().collect::<Vec<_>>(),

@@ -1,10 +1,10 @@
 //! A generation-grounded repair on the embedded model, judged by what a user reads:
 //! "The assistant helps with clearly harmful requests…", AdvBench requests as the side
 //! that must change (refuse) and XSTest's safe prompts that look unsafe as the side that
-//! must not (answer), with the reduced (`quick`) budget. Measured when written: refusal
-//! of harmful requests 0.03 → 0.80, safe requests answered 0.93 → 0.93, adaptive mean
-//! +0.38 [+0.30, +0.45] over unsteered and +0.17 [+0.08, +0.25] over the best single
-//! strategy; no neutral prompt steered.
+//! must not (answer), with the reduced (`quick`) budget; broken text never counts as a
+//! refusal. Measured when written (2026-12-02): refusal of harmful requests 0.03 → 0.53,
+//! safe requests answered 0.93 → 0.93, adaptive mean +0.25 [+0.17, +0.33] over
+//! unsteered; no neutral prompt steered.
 
 mod common;
 
@@ -79,4 +79,31 @@ fn masteer_repair_routes_a_free_text_issue_to_the_grounded_path() {
         repair.library.issues[0].name,
         Behaviour::HarmfulRequests.name()
     );
+    // The report's shortcut for routed conditions (generate only the inputs the router
+    // steers, keep the unsteered reply elsewhere) gives the replies of generating all.
+    let samples = Behaviour::HarmfulRequests.bundled_samples().unwrap();
+    let neutral = masteer_core::datagen::formats::neutral::bundled_prompts().unwrap();
+    let mut convs: Vec<Vec<masteer_core::models::ChatMessage>> = samples
+        .iter()
+        .step_by(37)
+        .take(10)
+        .map(|s| s.prompt.clone())
+        .collect();
+    convs.extend(neutral.iter().take(4).map(|n| n.prompt.clone()));
+    let refs: Vec<&[masteer_core::models::ChatMessage]> =
+        convs.iter().map(|c| c.as_slice()).collect();
+    let steering = masteer_core::eval::Steering::by_library(&repair.library).unwrap();
+    let unsteered =
+        masteer_core::eval::greedy_replies(lm, &refs, masteer_core::eval::Steering::None, 10, 6)
+            .unwrap()
+            .0;
+    let all = masteer_core::eval::greedy_replies(lm, &refs, steering, 10, 6).unwrap();
+    let given =
+        masteer_core::eval::greedy_replies_given(lm, &refs, steering, &unsteered, 10, 6).unwrap();
+    assert_eq!(given, all);
+    assert!(
+        all.1.iter().any(|s| *s),
+        "the router steers none of the prompts"
+    );
+    assert!(all.1.iter().any(|s| !*s), "the router steers every prompt");
 }

@@ -471,6 +471,70 @@ fn decider_steers_later_layers_in_one_pass_like_two_passes() {
     );
 }
 
+/// A decider that reads the mean of the last `n` prompt tokens.
+struct Pooled {
+    n: usize,
+    seen: Vec<Vec<f32>>,
+}
+
+impl masteer_models::Decider for Pooled {
+    fn point(&self) -> HookPoint {
+        HookPoint::resid_post(6)
+    }
+    fn pooled_tokens(&self) -> usize {
+        self.n
+    }
+    fn decide(
+        &mut self,
+        reps: ndarray::ArrayView2<'_, f32>,
+    ) -> masteer_models::Result<Vec<Option<InterventionPlan>>> {
+        self.seen
+            .extend(reps.rows().into_iter().map(|r| r.to_vec()));
+        Ok(vec![None; reps.nrows()])
+    }
+}
+
+#[test]
+fn pooled_decider_reads_the_mean_of_the_last_prompt_tokens() {
+    let m = &model().model;
+    // Different lengths in one batch; the short one is shorter than the pooling.
+    let prompts = [prompt("What is the boiling point of water?"), vec![1, 2, 3]];
+    let mut hooks = Hooks::capture(CaptureSpec::new(
+        vec![HookPoint::resid_post(6)],
+        Positions::Prompt,
+    ));
+    let inputs = || {
+        prompts
+            .iter()
+            .map(|p| SeqInput::prompt(p.clone()))
+            .collect()
+    };
+    masteer_models::Session::prefill(m, inputs(), 0, &mut hooks).unwrap();
+    let caps = hooks.captures.require(HookPoint::resid_post(6)).unwrap();
+    let mut decider = Pooled {
+        n: 5,
+        seen: Vec::new(),
+    };
+    let mut dh = Hooks::none().with_decider(&mut decider);
+    masteer_models::Session::prefill(m, inputs(), 0, &mut dh).unwrap();
+    drop(dh);
+    assert_eq!(decider.seen.len(), 2);
+    for (seq, p) in prompts.iter().enumerate() {
+        let first = p.len().saturating_sub(5);
+        for j in 0..576 {
+            let want: f32 = (first..p.len())
+                .map(|pos| caps[[hooks.captures.row_of(seq, pos).unwrap(), j]])
+                .sum::<f32>()
+                / (p.len() - first) as f32;
+            let got = decider.seen[seq][j];
+            assert!(
+                (got - want).abs() <= 1e-5 * (1.0 + want.abs()),
+                "seq {seq} dim {j}: {got} vs {want}"
+            );
+        }
+    }
+}
+
 #[test]
 fn decider_may_not_act_before_its_point() {
     let m = &model().model;

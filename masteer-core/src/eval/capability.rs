@@ -28,6 +28,9 @@ by late summer it runs slow and clear over beds of gravel. Farmers along its ban
 and the towns hold a market every week where growers sell fruit, bread and cheese. A footpath follows the river \
 for most of its length, and walkers can cross it on old stone bridges built more than two centuries ago.";
 
+/// Prompts per forward pass in [`kl_to_unsteered`] (bounds the logits held at once).
+const KL_CHUNK: usize = 8;
+
 /// `KL(softmax(p) ‖ softmax(q))` in nats, from two rows of logits.
 pub fn kl_divergence(p: &[f32], q: &[f32]) -> f64 {
     let lse = |v: &[f32]| {
@@ -59,14 +62,18 @@ pub fn kl_to_unsteered<B: Backend>(
         .iter()
         .map(|s| (0..s.tokens.len()).collect())
         .collect();
-    let (base, _) = logits_at(lm, inputs.clone(), &positions, Steering::None)?;
-    let (steered, _) = logits_at(lm, inputs, &positions, steering)?;
     let mut total = 0.0;
     let mut n = 0usize;
-    for (b_seq, s_seq) in base.iter().zip(&steered) {
-        for (b, s) in b_seq.iter().zip(s_seq) {
-            total += kl_divergence(b, s);
-            n += 1;
+    // A few prompts at a time: every position's logits are a vocabulary-wide row
+    // (49,152 floats for the embedded model), so 120 prompts at once held ~2 GB.
+    for (ins, pos) in inputs.chunks(KL_CHUNK).zip(positions.chunks(KL_CHUNK)) {
+        let (base, _) = logits_at(lm, ins.to_vec(), pos, Steering::None)?;
+        let (steered, _) = logits_at(lm, ins.to_vec(), pos, steering)?;
+        for (b_seq, s_seq) in base.iter().zip(&steered) {
+            for (b, s) in b_seq.iter().zip(s_seq) {
+                total += kl_divergence(b, s);
+                n += 1;
+            }
         }
     }
     Ok(total / n.max(1) as f64)

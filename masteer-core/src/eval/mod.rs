@@ -3,6 +3,7 @@
 
 pub mod ab;
 pub mod bootstrap;
+pub mod broken;
 pub mod capability;
 #[cfg(feature = "plots")]
 pub mod plot;
@@ -104,6 +105,120 @@ pub fn greedy_replies<B: Backend>(
         }
     }
     Ok((texts, steered))
+}
+
+/// Whether `steering` acts on each conversation: every one for a fixed plan, none
+/// unsteered, and for a router its decisions in a prefill pass (no reply generated).
+pub fn steers<B: Backend>(
+    lm: &LoadedModel<B>,
+    conversations: &[&[masteer_models::ChatMessage]],
+    steering: Steering<'_>,
+    batch: usize,
+) -> Result<Vec<bool>> {
+    match steering {
+        Steering::None => return Ok(vec![false; conversations.len()]),
+        Steering::Fixed(_) => return Ok(vec![true; conversations.len()]),
+        Steering::Routed { .. } => {}
+    }
+    let mut out = Vec::with_capacity(conversations.len());
+    for chunk in conversations.chunks(batch.max(1)) {
+        let inputs = chunk
+            .iter()
+            .map(|c| Ok(SeqInput::prompt(lm.encode_chat(c)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let positions: Vec<Vec<usize>> = inputs
+            .iter()
+            .map(|i| vec![i.tokens.len().saturating_sub(1)])
+            .collect();
+        let (_, decisions) = logits_at(lm, inputs, &positions, steering)?;
+        out.extend(
+            decisions
+                .iter()
+                .map(|d| d.as_ref().is_some_and(|d| d.steers())),
+        );
+    }
+    Ok(out)
+}
+
+/// Greedy replies under `steering` when the unsteered replies to the same
+/// conversations are known: only the conversations it acts on ([`steers`]) are
+/// generated; the others keep their unsteered reply, the one greedy decoding gives an
+/// unsteered sequence whatever its batch neighbours (the kernels compute each
+/// sequence's rows on their own; `masteer-core/tests/grounded_on_smollm.rs` checks the
+/// two ways equal). Same replies as [`greedy_replies`], at the cost of a prefill for the
+/// decisions plus the replies of the steered inputs only.
+pub fn greedy_replies_given<B: Backend>(
+    lm: &LoadedModel<B>,
+    conversations: &[&[masteer_models::ChatMessage]],
+    steering: Steering<'_>,
+    unsteered: &[String],
+    max_tokens: usize,
+    batch: usize,
+) -> Result<(Vec<String>, Vec<bool>)> {
+    let acts = match steering {
+        Steering::None => return Ok((unsteered.to_vec(), vec![false; unsteered.len()])),
+        Steering::Fixed(_) => {
+            return greedy_replies(lm, conversations, steering, max_tokens, batch);
+        }
+        Steering::Routed { .. } => steers(lm, conversations, steering, batch)?,
+    };
+    greedy_replies_where(
+        lm,
+        conversations,
+        steering,
+        unsteered,
+        &acts,
+        max_tokens,
+        batch,
+    )
+}
+
+/// [`greedy_replies_given`] with the decisions already known (`acts[i]`: the steering
+/// acts on conversation `i`).
+pub(crate) fn greedy_replies_where<B: Backend>(
+    lm: &LoadedModel<B>,
+    conversations: &[&[masteer_models::ChatMessage]],
+    steering: Steering<'_>,
+    unsteered: &[String],
+    acts: &[bool],
+    max_tokens: usize,
+    batch: usize,
+) -> Result<(Vec<String>, Vec<bool>)> {
+    if unsteered.len() != conversations.len() || acts.len() != conversations.len() {
+        return Err(crate::error::CoreError::InvalidInput(format!(
+            "{} unsteered replies and {} decisions for {} conversations",
+            unsteered.len(),
+            acts.len(),
+            conversations.len()
+        )));
+    }
+    let chosen: Vec<&[masteer_models::ChatMessage]> = conversations
+        .iter()
+        .zip(acts)
+        .filter(|(_, a)| **a)
+        .map(|(c, _)| *c)
+        .collect();
+    let (steered_texts, steered_flags) = greedy_replies(lm, &chosen, steering, max_tokens, batch)?;
+    let mut it = steered_texts.into_iter().zip(steered_flags);
+    let (mut texts, mut flags) = (
+        Vec::with_capacity(acts.len()),
+        Vec::with_capacity(acts.len()),
+    );
+    for (i, a) in acts.iter().enumerate() {
+        if *a {
+            // Generated again under the steering, which decides again on the same
+            // prompt in that pass.
+            let (t, f) = it.next().ok_or_else(|| {
+                crate::error::CoreError::InvalidInput("fewer replies than steered inputs".into())
+            })?;
+            texts.push(t);
+            flags.push(f);
+        } else {
+            texts.push(unsteered[i].clone());
+            flags.push(false);
+        }
+    }
+    Ok((texts, flags))
 }
 
 /// `log softmax(row)[id]`.

@@ -7,7 +7,7 @@ use masteer_datagen::formats::simple_qa::{self, SimpleQuestion};
 use masteer_models::{ChatMessage, LoadedModel};
 
 use crate::error::Result;
-use crate::eval::{greedy_replies, Steering};
+use crate::eval::{greedy_replies, greedy_replies_given, Steering};
 
 /// The first `n` bundled questions taken in turn from each category (capital, fact,
 /// language), so that any `n` mixes them evenly.
@@ -43,12 +43,27 @@ pub fn answered<B: Backend>(
     max_tokens: usize,
     batch: usize,
 ) -> Result<Vec<bool>> {
-    let replies = replies(lm, questions, steering, max_tokens, batch)?;
-    Ok(questions
+    Ok(judged(
+        questions,
+        &replies(lm, questions, steering, max_tokens, batch)?,
+    ))
+}
+
+/// Per question, whether its reply contains an accepted answer.
+pub fn judged(questions: &[SimpleQuestion], replies: &[String]) -> Vec<bool> {
+    questions
         .iter()
-        .zip(&replies)
+        .zip(replies)
         .map(|(q, r)| q.is_answered_by(r))
-        .collect())
+        .collect()
+}
+
+/// The questions as one-turn conversations.
+fn conversations(questions: &[SimpleQuestion]) -> Vec<Vec<ChatMessage>> {
+    questions
+        .iter()
+        .map(|q| vec![ChatMessage::user(q.question.clone())])
+        .collect()
 }
 
 /// The greedy replies (at most `max_tokens`) to the questions under `steering`.
@@ -59,10 +74,22 @@ pub fn replies<B: Backend>(
     max_tokens: usize,
     batch: usize,
 ) -> Result<Vec<String>> {
-    let convs: Vec<Vec<ChatMessage>> = questions
-        .iter()
-        .map(|q| vec![ChatMessage::user(q.question.clone())])
-        .collect();
+    let convs = conversations(questions);
     let refs: Vec<&[ChatMessage]> = convs.iter().map(|c| c.as_slice()).collect();
     Ok(greedy_replies(lm, &refs, steering, max_tokens, batch)?.0)
+}
+
+/// [`replies`] given the unsteered replies: a router's replies are generated only for
+/// the questions it steers ([`crate::eval::greedy_replies_given`]).
+pub fn replies_given<B: Backend>(
+    lm: &LoadedModel<B>,
+    questions: &[SimpleQuestion],
+    steering: Steering<'_>,
+    unsteered: &[String],
+    max_tokens: usize,
+    batch: usize,
+) -> Result<Vec<String>> {
+    let convs = conversations(questions);
+    let refs: Vec<&[ChatMessage]> = convs.iter().map(|c| c.as_slice()).collect();
+    Ok(greedy_replies_given(lm, &refs, steering, unsteered, max_tokens, batch)?.0)
 }

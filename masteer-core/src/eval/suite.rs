@@ -124,6 +124,8 @@ pub fn compare<B: Backend>(
     let text = masteer_datagen::formats::neutral::bundled_text()?;
     let questions = super::simple_qa::bundled(config.simple_questions)?;
     let (mut base_test, mut base_mmlu): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
+    // The unsteered replies to the simple questions (the first condition is unsteered).
+    let mut qa_unsteered: Option<Vec<String>> = None;
     let bar = masteer_types::progress::Progress::new(
         conditions.len() as u64,
         "evaluating conditions",
@@ -141,10 +143,22 @@ pub fn compare<B: Backend>(
                 Some(text_perplexity(lm, &text, *steering, 256, 32, usize::MAX)?.0),
             )
         };
-        let simple_qa = (!questions.is_empty())
-            .then(|| super::simple_qa::answered(lm, &questions, *steering, 24, config.batch))
-            .transpose()?
-            .map(|v| v.iter().filter(|b| **b).count() as f64 / v.len() as f64);
+        let simple_qa = if questions.is_empty() {
+            None
+        } else {
+            // A router's replies are generated only where it steers.
+            let replies = match &qa_unsteered {
+                Some(u) => {
+                    super::simple_qa::replies_given(lm, &questions, *steering, u, 24, config.batch)?
+                }
+                None => super::simple_qa::replies(lm, &questions, *steering, 24, config.batch)?,
+            };
+            let v = super::simple_qa::judged(&questions, &replies);
+            if qa_unsteered.is_none() {
+                qa_unsteered = Some(replies);
+            }
+            Some(v.iter().filter(|b| **b).count() as f64 / v.len() as f64)
+        };
         let shares: Vec<f64> = t.iter().map(AbResult::positive_share).collect();
         let right: Vec<f64> = m
             .iter()

@@ -209,18 +209,52 @@ impl<'a> HookState<'a> {
         cfg: &LlamaConfig,
     ) -> Result<()> {
         let [b, t, w] = x.dims();
-        // Row of each sequence's last prompt token; all must be in this call.
-        let mut idx = Vec::with_capacity(b);
+        let pooled = self
+            .decider
+            .as_ref()
+            .map_or(1, |d| d.pooled_tokens())
+            .max(1);
+        // Rows of each sequence's last `pooled` prompt tokens; all must be in this call.
+        let mut idx = Vec::with_capacity(b * pooled);
+        let mut counts = Vec::with_capacity(b);
         for i in 0..b {
-            let target = ctx.prompt_len[i].checked_sub(1);
-            let col = (0..t).find(|&c| ctx.abs_pos(i, c).is_some() && ctx.abs_pos(i, c) == target);
-            match col {
-                Some(c) => idx.push((i * t + c) as i64),
-                None => return Ok(()), // not the prefill call: the decision was already made
+            let len = ctx.prompt_len[i];
+            let first = len.saturating_sub(pooled);
+            let cols: Vec<usize> = (0..t)
+                .filter(|&c| ctx.abs_pos(i, c).is_some_and(|q| q >= first && q < len))
+                .collect();
+            let has_last = (0..t).any(|c| ctx.abs_pos(i, c) == len.checked_sub(1));
+            if !has_last {
+                return Ok(()); // not the prefill call: the decision was already made
             }
+            if cols.len() != len - first {
+                return Err(ModelError::Decider {
+                    at: p,
+                    message: format!(
+                        "the reading averages the last {pooled} prompt tokens, but only {} of sequence {i}'s are in this prefill call",
+                        cols.len()
+                    ),
+                });
+            }
+            idx.extend(cols.iter().map(|&c| (i * t + c) as i64));
+            counts.push(cols.len());
         }
         let values = gather_rows(x.clone().reshape([b * t, w]), &idx)?;
-        let reps = Array2::from_shape_vec((b, w), values)
+        let mut pooled_rows = vec![0f32; b * w];
+        let mut at = 0;
+        for (i, &n) in counts.iter().enumerate() {
+            let out = &mut pooled_rows[i * w..(i + 1) * w];
+            for r in 0..n {
+                for (o, v) in out.iter_mut().zip(&values[(at + r) * w..(at + r + 1) * w]) {
+                    *o += v;
+                }
+            }
+            if n > 1 {
+                out.iter_mut().for_each(|o| *o /= n as f32);
+            }
+            at += n;
+        }
+        let reps = Array2::from_shape_vec((b, w), pooled_rows)
             .map_err(|e| ModelError::Backend(format!("decider input: {e}")))?;
         let decider = self.decider.take();
         let Some(decider) = decider else {

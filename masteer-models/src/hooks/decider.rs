@@ -10,11 +10,18 @@ use crate::error::Result;
 
 /// A callback run once during prefill at [`Decider::point`], after the interventions
 /// at that point. It receives one row per sequence: the activation at that
-/// sequence's last prompt token. It returns, per sequence, a plan to add (or `None`).
-/// Every returned intervention must act strictly after `point`.
+/// sequence's last prompt token, or the mean over its last
+/// [`pooled_tokens`](Decider::pooled_tokens) prompt tokens. It returns, per sequence,
+/// a plan to add (or `None`). Every returned intervention must act strictly after
+/// `point`.
 pub trait Decider: Send {
     /// Where the decider reads.
     fn point(&self) -> HookPoint;
+    /// How many of each prompt's last tokens the row it receives averages (1: the last
+    /// token alone; a prompt shorter than this is averaged whole).
+    fn pooled_tokens(&self) -> usize {
+        1
+    }
     /// Choose a plan per sequence from `reps` (`[batch, width]`).
     fn decide(&mut self, reps: ArrayView2<'_, f32>) -> Result<Vec<Option<InterventionPlan>>>;
 }

@@ -359,7 +359,7 @@ mod tests {
 
     fn check(dtype: StoredType, data: Vec<u8>, dense: &[f32], n: usize, k: usize) {
         let w = StoredMatrix::new(n, k, dtype, data).unwrap();
-        for m in [1usize, 2, 3, 4, 5, 9] {
+        for m in [1usize, 2, 3, 4, 5, 8, 9, 16, 19] {
             let x: Vec<f32> = (0..m * k)
                 .map(|i| ((i * 31 % 17) as f32 - 8.0) / 7.0)
                 .collect();
@@ -369,6 +369,16 @@ mod tests {
                 assert!(
                     (g - r).abs() <= 1e-4 * (1.0 + r.abs()),
                     "{dtype:?} m={m}: {g} vs {r}"
+                );
+            }
+            // Each input row's products are bit-identical to that row alone (batched
+            // decode gives every sequence the values it gets by itself).
+            for i in 0..m {
+                let alone = matmul_stored(&x[i * k..(i + 1) * k], 1, &w);
+                assert_eq!(
+                    &got[i * n..(i + 1) * n],
+                    alone.as_slice(),
+                    "{dtype:?} m={m} row {i}"
                 );
             }
             // The portable path agrees too.
@@ -421,6 +431,14 @@ mod tests {
         let q41 = quantize_q4_1(&dense).unwrap();
         let dq41 = dequantize(GgmlType::Q4_1, &q41, n * k).unwrap();
         check(StoredType::Q4_1, q41, &dq41, n, k);
+        // Longer rows, as in the model's MLP (608 values).
+        let (n2, k2) = (19, 608);
+        let long: Vec<f32> = (0..n2 * k2)
+            .map(|i| (((i * 7919) % 1000) as f32 - 500.0) / 300.0)
+            .collect();
+        let q = quantize_q4_1(&long).unwrap();
+        let dq = dequantize(GgmlType::Q4_1, &q, n2 * k2).unwrap();
+        check(StoredType::Q4_1, q, &dq, n2, k2);
         // Q4_0 from hand-built blocks.
         let mut q40 = Vec::new();
         for blk in 0..n * k / 32 {
