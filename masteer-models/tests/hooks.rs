@@ -300,7 +300,12 @@ fn cached_batch_with_padding_equals_recomputation() {
         .remove(0);
         for s in 0..steps {
             let d = max_abs_diff(&cached[i][s], &rec[s]);
-            assert!(d <= 1e-4, "sequence {i}, step {s}: max |Δ| {d}");
+            // The recomputation's prefill GEMM (AVX-512 micro-kernels where the CPU has
+            // them) and the decode kernel sum in different orders: the bound scales with
+            // the logits (max |Δ| 1.5e-4 measured on an AVX-512 host).
+            let scale = rec[s].iter().fold(0f32, |m, x| m.max(x.abs()));
+            let tol = 1e-4 + 1e-5 * scale;
+            assert!(d <= tol, "sequence {i}, step {s}: max |Δ| {d} > {tol}");
         }
     }
 }
