@@ -30,26 +30,12 @@ pub fn prompt_representations<B: Backend>(
     points: &[HookPoint],
     batch: usize,
 ) -> Result<std::collections::BTreeMap<HookPoint, Vec<Vec<f32>>>> {
-    let mut out: std::collections::BTreeMap<HookPoint, Vec<Vec<f32>>> =
-        points.iter().map(|p| (*p, Vec::new())).collect();
-    for chunk in samples.chunks(batch.max(1)) {
-        let inputs = chunk
-            .iter()
-            .map(|s| Ok(SeqInput::prompt(lm.encode_chat(&s.prompt)?)))
-            .collect::<Result<Vec<_>>>()?;
-        let mut hooks = Hooks::capture(CaptureSpec::new(
-            points.to_vec(),
-            Positions::LastPromptToken,
-        ));
-        masteer_models::Session::prefill(&lm.model, inputs, 0, &mut hooks)?;
-        for p in points {
-            let a = hooks.captures.require(*p)?;
-            if let Some(v) = out.get_mut(p) {
-                v.extend(a.outer_iter().map(|r| r.to_vec()));
-            }
-        }
-    }
-    Ok(out)
+    Ok(
+        pooled_prompt_representations(lm, samples, points, &[1], batch)?
+            .into_iter()
+            .map(|((p, _), v)| (p, v))
+            .collect(),
+    )
 }
 
 /// Prompt representations keyed by hook point and pooling (tokens averaged).
@@ -86,25 +72,26 @@ pub fn pooled_prompt_representations<B: Backend>(
         masteer_models::Session::prefill(&lm.model, inputs, 0, &mut hooks)?;
         for p in points {
             let a = hooks.captures.require(*p)?;
+            let w = a.ncols();
+            let data = a.as_slice().ok_or_else(|| {
+                crate::error::CoreError::InvalidInput(format!("captures at {p} are not contiguous"))
+            })?;
             for (seq, t) in tokens.iter().enumerate() {
                 for &n in pooled {
                     let n = n.max(1);
-                    let first = t.len().saturating_sub(n);
-                    let mut mean = vec![0f32; a.ncols()];
-                    for pos in first..t.len() {
-                        let row = hooks.captures.row_of(seq, pos).ok_or_else(|| {
-                            crate::error::CoreError::InvalidInput(format!(
-                                "position {pos} of prompt {seq} was not captured at {p}"
-                            ))
-                        })?;
-                        for (m, v) in mean.iter_mut().zip(a.row(row)) {
-                            *m += v;
-                        }
-                    }
-                    if t.len() - first > 1 {
-                        let k = (t.len() - first) as f32;
-                        mean.iter_mut().for_each(|m| *m /= k);
-                    }
+                    let rows = (t.len().saturating_sub(n)..t.len())
+                        .map(|pos| {
+                            hooks.captures.row_of(seq, pos).ok_or_else(|| {
+                                crate::error::CoreError::InvalidInput(format!(
+                                    "position {pos} of prompt {seq} was not captured at {p}"
+                                ))
+                            })
+                        })
+                        .collect::<Result<Vec<usize>>>()?;
+                    let mean = masteer_models::hooks::mean_of_rows(
+                        rows.iter().map(|&r| &data[r * w..(r + 1) * w]),
+                        w,
+                    );
                     if let Some(v) = out.get_mut(&(*p, n)) {
                         v.push(mean);
                     }

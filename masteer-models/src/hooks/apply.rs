@@ -240,18 +240,11 @@ impl<'a> HookState<'a> {
             counts.push(cols.len());
         }
         let values = gather_rows(x.clone().reshape([b * t, w]), &idx)?;
-        let mut pooled_rows = vec![0f32; b * w];
+        let mut pooled_rows = Vec::with_capacity(b * w);
         let mut at = 0;
-        for (i, &n) in counts.iter().enumerate() {
-            let out = &mut pooled_rows[i * w..(i + 1) * w];
-            for r in 0..n {
-                for (o, v) in out.iter_mut().zip(&values[(at + r) * w..(at + r + 1) * w]) {
-                    *o += v;
-                }
-            }
-            if n > 1 {
-                out.iter_mut().for_each(|o| *o /= n as f32);
-            }
+        for &n in &counts {
+            let rows = (at..at + n).map(|r| &values[r * w..(r + 1) * w]);
+            pooled_rows.extend(super::decider::mean_of_rows(rows, w));
             at += n;
         }
         let reps = Array2::from_shape_vec((b, w), pooled_rows)

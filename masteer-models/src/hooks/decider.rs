@@ -26,6 +26,25 @@ pub trait Decider: Send {
     fn decide(&mut self, reps: ArrayView2<'_, f32>) -> Result<Vec<Option<InterventionPlan>>>;
 }
 
+/// The row a pooled decider receives: the mean of `rows` (each `width` wide, summed in
+/// order, then divided by their count; one row is returned as it is). Fitting code that
+/// must read exactly what a decider reads (a gate's training representations) uses it
+/// too.
+pub fn mean_of_rows<'r>(rows: impl IntoIterator<Item = &'r [f32]>, width: usize) -> Vec<f32> {
+    let mut out = vec![0f32; width];
+    let mut n = 0usize;
+    for r in rows {
+        for (o, v) in out.iter_mut().zip(r) {
+            *o += v;
+        }
+        n += 1;
+    }
+    if n > 1 {
+        out.iter_mut().for_each(|o| *o /= n as f32);
+    }
+    out
+}
+
 /// A decider made from a closure.
 pub struct FnDecider<F> {
     point: HookPoint,

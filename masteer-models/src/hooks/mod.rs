@@ -8,6 +8,6 @@ mod decider;
 mod plan;
 
 pub use capture::{CaptureRow, CaptureSpec, Captures};
-pub use decider::{Decider, FnDecider};
+pub use decider::{mean_of_rows, Decider, FnDecider};
 pub use masteer_types::{HookPoint, Operation, Positions, Site};
 pub use plan::{site_width, Intervention, InterventionPlan};
