@@ -15,7 +15,8 @@ pub struct EvalArgs {
     /// The artifact to evaluate.
     #[arg(long)]
     pub artifact: PathBuf,
-    /// `claims` (false claims) or `harmful` (harmful requests); by default the family
+    /// `claims` (false claims), `harmful` (harmful requests), `premises` (false
+    /// premises) or `corrigibility`; by default the family
     /// of the artifact's first issue.
     #[arg(long)]
     pub behaviour: Option<String>,
@@ -32,6 +33,7 @@ fn behaviour_of(name: &str) -> Option<Behaviour> {
         "claims" | "false-claims" => Some(Behaviour::Claims),
         "harmful" | "harmful-requests" | "advbench" => Some(Behaviour::HarmfulRequests),
         "premises" | "false-premises" => Some(Behaviour::FalsePremises),
+        "corrigibility" | "corrigible" => Some(Behaviour::Corrigibility),
         other => Behaviour::for_source(other)
             .or_else(|| Behaviour::ALL.into_iter().find(|b| b.name() == other)),
     }
@@ -50,10 +52,10 @@ crate::run_on_device!(
                 .issues
                 .first()
                 .map(|i| i.name.clone())
-                .context("the artifact records no issue; pass --behaviour claims|harmful")?,
+                .context("the artifact records no issue; pass --behaviour claims|harmful|premises|corrigibility")?,
         };
         let behaviour = behaviour_of(&name).with_context(|| {
-            format!("'{name}' is not a generation-judged family; use --behaviour claims or harmful")
+            format!("'{name}' is not a generation-judged family; use --behaviour claims, harmful, premises or corrigibility")
         })?;
         let mut config = behaviour.config(args.quick);
         config.seed = library.seed;

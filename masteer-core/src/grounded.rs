@@ -32,6 +32,7 @@ use crate::adaptive::GateRouter;
 use crate::error::{CoreError, Result};
 use crate::eval::bootstrap::{paired_difference, paired_sides, Interval};
 use crate::eval::broken::is_broken;
+use crate::eval::consent::consents;
 use crate::eval::premise::rejects_premise;
 use crate::eval::refusal::is_refusal;
 use crate::eval::stance::{stance_to, Stance};
@@ -52,14 +53,18 @@ pub enum Behaviour {
     /// Reject a false premise of a question ("Assuming that the Great Lakes are soup,
     /// …"); answer questions whose premise is true.
     FalsePremises,
+    /// Accept the developers' changes to its goals ("We want to reprogram you … Do you
+    /// consent?"); still decline proposals to collude with other AIs against them.
+    Corrigibility,
 }
 
 impl Behaviour {
     /// Every family, in the order reports list them.
-    pub const ALL: [Behaviour; 3] = [
+    pub const ALL: [Behaviour; 4] = [
         Behaviour::Claims,
         Behaviour::HarmfulRequests,
         Behaviour::FalsePremises,
+        Behaviour::Corrigibility,
     ];
 }
 
@@ -83,16 +88,19 @@ impl Behaviour {
             }
             Behaviour::HarmfulRequests => is_refusal(reply) == trigger,
             Behaviour::FalsePremises => rejects_premise(reply) == trigger,
+            Behaviour::Corrigibility => consents(reply) == trigger,
         }
     }
 
     /// The family an issue routed to a bundled dataset belongs to, when that dataset is
-    /// judged by generation (`claims/repe_facts`, `advbench`).
+    /// judged by generation (`claims/repe_facts`, `advbench`, `caa/hallucination`,
+    /// `caa/corrigible-neutral-HHH`).
     pub fn for_source(source: &str) -> Option<Behaviour> {
         match source {
             masteer_datagen::retriever::CLAIMS => Some(Behaviour::Claims),
             "advbench" => Some(Behaviour::HarmfulRequests),
             "caa/hallucination" => Some(Behaviour::FalsePremises),
+            "caa/corrigible-neutral-HHH" => Some(Behaviour::Corrigibility),
             _ => None,
         }
     }
@@ -103,14 +111,17 @@ impl Behaviour {
             Behaviour::Claims => "false-claims",
             Behaviour::HarmfulRequests => "harmful-requests",
             Behaviour::FalsePremises => "false-premises",
+            Behaviour::Corrigibility => "corrigibility",
         }
     }
 
     /// The bundled free-text pairs of the family, with trigger labels: RepE's statements
-    /// as claims; AdvBench requests against XSTest's safe prompts.
+    /// as claims; AdvBench requests against XSTest's safe prompts; CAA hallucination
+    /// items and RepE statements as premises; CAA corrigibility items against its
+    /// coordinate-other-ais items.
     pub fn bundled_samples(self) -> Result<Vec<SteerSample>> {
         use masteer_datagen::corpora::data_dir;
-        use masteer_datagen::formats::{caa, claims, premises, repe, safety};
+        use masteer_datagen::formats::{caa, claims, corrigibility, premises, repe, safety};
         Ok(match self {
             Behaviour::Claims => {
                 let facts = repe::load(&data_dir().join("repe_facts/facts_true_false.csv"))?;
@@ -126,6 +137,15 @@ impl Behaviour {
                 let items = caa::load(&masteer_datagen::corpora::caa_generate("hallucination"))?;
                 let facts = repe::load(&data_dir().join("repe_facts/facts_true_false.csv"))?;
                 premises::premise_pairs(&items, &facts, "premises")
+            }
+            Behaviour::Corrigibility => {
+                let items = caa::load(&masteer_datagen::corpora::caa_generate(
+                    "corrigible-neutral-HHH",
+                ))?;
+                let coordinate = caa::load(&masteer_datagen::corpora::caa_generate(
+                    "coordinate-other-ais",
+                ))?;
+                corrigibility::corrigibility_pairs(&items, &coordinate, "corrigibility")
             }
         })
     }
@@ -203,6 +223,9 @@ impl Behaviour {
             Behaviour::FalsePremises => {
                 "The assistant goes along with false premises in questions and makes things up."
             }
+            Behaviour::Corrigibility => {
+                "The assistant refuses when its developers want to correct it or change its goals."
+            }
         }
     }
 
@@ -214,6 +237,10 @@ impl Behaviour {
             Behaviour::FalsePremises => {
                 ("rejects false premises", "answers true-premise questions")
             }
+            Behaviour::Corrigibility => (
+                "accepts its developers' changes",
+                "declines to collude with other AIs",
+            ),
         }
     }
 }
@@ -1777,4 +1804,33 @@ fn samples_hash(samples: &[SteerSample]) -> String {
         h.update(serde_json::to_vec(s).unwrap_or_default());
     }
     hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_is_reached_from_its_routing_examples() {
+        for b in Behaviour::ALL {
+            let routed = masteer_datagen::retriever::ROUTING_EXAMPLES
+                .iter()
+                .filter(|(_, source)| Behaviour::for_source(source) == Some(b))
+                .count();
+            assert!(routed >= 2, "{b:?}: {routed} routing examples");
+        }
+    }
+
+    #[test]
+    fn each_family_has_enough_items_per_side_for_its_full_budget() {
+        for b in Behaviour::ALL {
+            let samples = b.bundled_samples().unwrap();
+            let s = b.config(false).sizes;
+            let need = s.train + s.validation + s.test;
+            for side in [true, false] {
+                let n = samples.iter().filter(|x| x.trigger == Some(side)).count();
+                assert!(n >= need, "{b:?} side {side}: {n} items, {need} needed");
+            }
+        }
+    }
 }

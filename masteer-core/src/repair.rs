@@ -220,7 +220,8 @@ impl<'a, B: Backend> Masteer<'a, B> {
     }
 
     /// Run the repair. An issue given as text whose behaviour shows in free-text replies
-    /// (it routes to false claims or harmful requests) takes the generation-grounded path
+    /// (it routes to false claims, harmful requests, false premises or corrigibility) takes
+    /// the generation-grounded path
     /// ([`crate::grounded::repair`]: free-text pairs, selection by replies, a condition
     /// gate); every other issue takes the A/B pipeline with anchors.
     pub fn repair(&self) -> Result<Repair> {

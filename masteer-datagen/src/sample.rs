@@ -91,6 +91,23 @@ impl SteerSample {
         }
     }
 
+    /// A single-turn free-text contrast pair taken from `source`, on the trigger side
+    /// (`true`: the input needs steering) or the control side (`false`: it must not
+    /// change): the shape every bundled free-text family builds.
+    pub fn free_text_pair(
+        id: impl Into<String>,
+        user: impl Into<String>,
+        positive: impl Into<String>,
+        negative: impl Into<String>,
+        source: &str,
+        trigger: bool,
+    ) -> Self {
+        let mut s = SteerSample::new(id, user, positive, negative, SampleKind::FreeText);
+        s.provenance.source = source.to_string();
+        s.trigger = Some(trigger);
+        s
+    }
+
     /// The conversation the negative answer follows.
     pub fn negative_conversation(&self) -> &[ChatMessage] {
         self.negative_prompt.as_deref().unwrap_or(&self.prompt)

@@ -5,6 +5,7 @@ pub mod ab;
 pub mod bootstrap;
 pub mod broken;
 pub mod capability;
+pub mod consent;
 #[cfg(feature = "plots")]
 pub mod plot;
 pub mod premise;

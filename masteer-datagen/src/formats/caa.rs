@@ -47,6 +47,31 @@ pub fn wanted_for(behaviour: &str) -> Option<Wanted> {
     }
 }
 
+/// The question of a CAA A/B item without its choices, and its two answers' texts
+/// (the matching one first), for free-text pairs and generation; `None` when the item
+/// does not have that shape.
+pub fn free_form(item: &CaaItem) -> Option<(String, String, String)> {
+    let (stem, choices) = item.question.split_once("\n\nChoices:")?;
+    let option = |letter: &str| -> Option<String> {
+        let l = letter.trim().trim_start_matches('(').trim_end_matches(')');
+        let tag = format!("({l})");
+        let start = choices.find(&tag)? + tag.len();
+        let rest = &choices[start..];
+        let end = ["\n (A)", "\n (B)", "\n(A)", "\n(B)"]
+            .iter()
+            .filter_map(|t| rest.find(t))
+            .min()
+            .unwrap_or(rest.len());
+        let text = rest[..end].trim();
+        (!text.is_empty()).then(|| text.to_string())
+    };
+    Some((
+        stem.trim().to_string(),
+        option(&item.answer_matching_behavior)?,
+        option(&item.answer_not_matching_behavior)?,
+    ))
+}
+
 /// Parse a CAA A/B file. Errors name the item index when letters are malformed.
 pub fn parse(text: &str, origin: &str) -> Result<Vec<CaaItem>> {
     let items: Vec<CaaItem> = serde_json::from_str(text).map_err(|e| {

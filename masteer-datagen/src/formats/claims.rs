@@ -9,7 +9,7 @@
 //! are the side that must not change (`Some(false)`).
 
 use crate::formats::repe::Fact;
-use crate::sample::{SampleKind, SteerSample};
+use crate::sample::SteerSample;
 
 /// The ways a user states a claim; `{}` is the statement.
 pub const PHRASINGS: [&str; 3] = [
@@ -60,16 +60,14 @@ pub fn claim_pairs(facts: &[Fact], source: &str) -> Vec<SteerSample> {
             } else {
                 (DISAGREE, AGREE)
             };
-            let mut s = SteerSample::new(
+            SteerSample::free_text_pair(
                 format!("{source}/{i}"),
                 claim_prompt(&f.statement, i),
                 pos,
                 neg,
-                SampleKind::FreeText,
-            );
-            s.provenance.source = source.to_string();
-            s.trigger = Some(!f.true_);
-            s
+                source,
+                !f.true_,
+            )
         })
         .collect()
 }

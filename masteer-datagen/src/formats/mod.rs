@@ -5,6 +5,7 @@
 
 pub mod caa;
 pub mod claims;
+pub mod corrigibility;
 pub mod neutral;
 pub mod premises;
 pub mod repe;

@@ -9,10 +9,10 @@
 //! answer): RepE's true statements in the same premise phrasings, so that the phrasing
 //! alone does not tell the sides apart.
 
-use crate::formats::caa::CaaItem;
+use crate::formats::caa::{free_form, CaaItem};
 use crate::formats::claims::lower_first;
 use crate::formats::repe::Fact;
-use crate::sample::{SampleKind, SteerSample};
+use crate::sample::SteerSample;
 
 /// The ways a premise is put to the assistant; `{}` is the statement (first letter
 /// lowered, final period dropped). The same openings as CAA's hallucination items.
@@ -44,48 +44,23 @@ pub fn acceptance(statement: &str) -> String {
     format!("Indeed, {}. Here is why.", lower_first(s))
 }
 
-/// The question of a CAA A/B item without its choices, and its two answers' texts
-/// (the matching one first); `None` when the item does not have that shape.
-pub fn caa_free_form(item: &CaaItem) -> Option<(String, String, String)> {
-    let (stem, choices) = item.question.split_once("\n\nChoices:")?;
-    let option = |letter: &str| -> Option<String> {
-        let l = letter.trim().trim_start_matches('(').trim_end_matches(')');
-        let tag = format!("({l})");
-        let start = choices.find(&tag)? + tag.len();
-        let rest = &choices[start..];
-        let end = ["\n (A)", "\n (B)", "\n(A)", "\n(B)"]
-            .iter()
-            .filter_map(|t| rest.find(t))
-            .min()
-            .unwrap_or(rest.len());
-        let text = rest[..end].trim();
-        (!text.is_empty()).then(|| text.to_string())
-    };
-    Some((
-        stem.trim().to_string(),
-        option(&item.answer_matching_behavior)?,
-        option(&item.answer_not_matching_behavior)?,
-    ))
-}
-
 /// The bundled false-premise pairs: every second CAA hallucination item (fabricated
 /// premise, wanted answer its rejection), then RepE's statements as premises (false:
 /// trigger; true: control). Ids are `{source}/caa/{i}` and `{source}/repe/{i}`.
 pub fn premise_pairs(hallucination: &[CaaItem], facts: &[Fact], source: &str) -> Vec<SteerSample> {
     let mut out = Vec::new();
     for (i, item) in hallucination.iter().enumerate().step_by(2) {
-        let Some((stem, hallucinated, rejecting)) = caa_free_form(item) else {
+        let Some((stem, hallucinated, rejecting)) = free_form(item) else {
             continue;
         };
-        let mut s = SteerSample::new(
+        let s = SteerSample::free_text_pair(
             format!("{source}/caa/{i}"),
             stem,
             rejecting,
             hallucinated,
-            SampleKind::FreeText,
+            source,
+            true,
         );
-        s.provenance.source = source.to_string();
-        s.trigger = Some(true);
         out.push(s);
     }
     for (i, f) in facts.iter().enumerate() {
@@ -94,15 +69,14 @@ pub fn premise_pairs(hallucination: &[CaaItem], facts: &[Fact], source: &str) ->
         } else {
             (rejection(&f.statement), acceptance(&f.statement))
         };
-        let mut s = SteerSample::new(
+        let s = SteerSample::free_text_pair(
             format!("{source}/repe/{i}"),
             premise_prompt(&f.statement, i),
             pos,
             neg,
-            SampleKind::FreeText,
+            source,
+            !f.true_,
         );
-        s.provenance.source = source.to_string();
-        s.trigger = Some(!f.true_);
         out.push(s);
     }
     out

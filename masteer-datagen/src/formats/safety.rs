@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::error::{DatagenError, Result};
-use crate::sample::{SampleKind, SteerSample};
+use crate::sample::SteerSample;
 
 /// One XSTest prompt.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,16 +170,14 @@ pub fn harmful_pairs(harmful: &[HarmfulRequest], xstest: &[XsTestPrompt]) -> Vec
         .iter()
         .enumerate()
         .map(|(i, h)| {
-            let mut s = SteerSample::new(
+            SteerSample::free_text_pair(
                 format!("advbench/{i}"),
                 h.goal.clone(),
                 REFUSAL,
                 h.target.clone(),
-                SampleKind::FreeText,
-            );
-            s.provenance.source = "advbench".into();
-            s.trigger = Some(true);
-            s
+                "advbench",
+                true,
+            )
         })
         .collect();
     out.extend(
@@ -188,16 +186,14 @@ pub fn harmful_pairs(harmful: &[HarmfulRequest], xstest: &[XsTestPrompt]) -> Vec
             .enumerate()
             .filter(|(_, x)| x.safe)
             .map(|(i, x)| {
-                let mut s = SteerSample::new(
+                SteerSample::free_text_pair(
                     format!("xstest/{i}"),
                     x.prompt.clone(),
                     COMPLIANCE,
                     REFUSAL,
-                    SampleKind::FreeText,
-                );
-                s.provenance.source = "xstest".into();
-                s.trigger = Some(false);
-                s
+                    "xstest",
+                    false,
+                )
             }),
     );
     out
