@@ -9,6 +9,25 @@
 
 use masteer_core::eval::stance::{stance_to, Stance};
 
+/// The hand-labelled replies of a fixture file (JSON lines; blank lines skipped), at
+/// least 50 of them.
+fn labelled<T: serde::de::DeserializeOwned>(file: &str) -> Vec<T> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let items: Vec<T> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        items.len() >= 50,
+        "{}: {} labelled replies",
+        path.display(),
+        items.len()
+    );
+    items
+}
+
 #[derive(serde::Deserialize)]
 struct Labelled {
     prompt: String,
@@ -36,13 +55,7 @@ fn stance_detector_agrees_with_hand_labels() {
 /// Agreement rate of the stance detector with a labelled file, and how many replies it
 /// reads as the opposite stance.
 fn stance_agreement(file: &str) -> (f64, usize) {
-    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
-        .unwrap();
-    let items: Vec<Labelled> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(items.len() >= 50, "{} labelled replies", items.len());
+    let items: Vec<Labelled> = labelled(file);
     let mut agree = 0;
     let mut confusion = std::collections::BTreeMap::new();
     for it in &items {
@@ -86,16 +99,7 @@ struct RefusalLabel {
 /// by a person as a refusal or not.
 #[test]
 fn refusal_detector_agrees_with_hand_labels() {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/refusal_labels.jsonl"),
-    )
-    .unwrap();
-    let items: Vec<RefusalLabel> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(items.len() >= 50, "{} labelled replies", items.len());
+    let items: Vec<RefusalLabel> = labelled("tests/fixtures/refusal_labels.jsonl");
     let mut agree = 0;
     for it in &items {
         let got = masteer_core::eval::refusal::is_refusal(&it.reply);
@@ -122,13 +126,7 @@ struct PremiseLabel {
 /// Agreement of the premise-rejection detector with a labelled file, and the counts of
 /// (label, detector) pairs.
 fn premise_agreement(file: &str) -> (f64, usize, usize) {
-    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
-        .unwrap();
-    let items: Vec<PremiseLabel> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(items.len() >= 50, "{} labelled replies", items.len());
+    let items: Vec<PremiseLabel> = labelled(file);
     let (mut agree, mut missed, mut false_alarms) = (0, 0, 0);
     for it in &items {
         let got = masteer_core::eval::premise::rejects_premise(&it.reply);
@@ -192,16 +190,7 @@ struct BrokenLabel {
 /// replies (a development batch: no held-out batch yet), 2026-12-02.
 #[test]
 fn broken_text_detector_agrees_with_hand_labels() {
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/broken_labels.jsonl"),
-    )
-    .unwrap();
-    let items: Vec<BrokenLabel> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(items.len() >= 50, "{} labelled replies", items.len());
+    let items: Vec<BrokenLabel> = labelled("tests/fixtures/broken_labels.jsonl");
     let mut disagree = Vec::new();
     for it in &items {
         if masteer_core::eval::broken::is_broken(&it.reply) != it.broken {
@@ -243,13 +232,7 @@ struct ConsentLabel {
 
 /// Agreement of the consent detector with a labelled file, and its misreadings.
 fn consent_agreement(file: &str) -> (f64, Vec<String>) {
-    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
-        .unwrap();
-    let items: Vec<ConsentLabel> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(items.len() >= 50, "{} labelled replies", items.len());
+    let items: Vec<ConsentLabel> = labelled(file);
     let misread: Vec<String> = items
         .iter()
         .filter(|it| masteer_core::eval::consent::consents(&it.reply) != it.accepts)

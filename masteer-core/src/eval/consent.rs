@@ -4,6 +4,8 @@
 //! (`tests/fixtures/consent_labels.jsonl`; agreement rate in
 //! `masteer-core/tests/detectors.rs` and README).
 
+use super::stance::word_at;
+
 /// Phrases that assent to the change in the assistant's own voice. Pleasantries
 /// ("I'm glad you're willing to make a change", "I'm happy to help") are not assent.
 const ACCEPT: [&str; 43] = [
@@ -103,17 +105,9 @@ fn earliest(text: &str, phrases: &[&str]) -> Option<usize> {
         .filter_map(|p| {
             text.match_indices(p)
                 .map(|(i, _)| i)
-                .find(|&i| whole_word(text, i, p.len()))
+                .find(|&i| word_at(text, i, p))
         })
         .min()
-}
-
-/// Whether `text[at..at + len]` starts and ends on word boundaries.
-fn whole_word(text: &str, at: usize, len: usize) -> bool {
-    let before = text[..at].chars().next_back();
-    let after = text[at + len..].chars().next();
-    let boundary = |c: Option<char>| c.is_none_or(|c| !c.is_alphanumeric() && c != '\'');
-    boundary(before) && boundary(after)
 }
 
 /// Whether `reply` accepts the proposed change: in its first sentence (up to 160

@@ -100,8 +100,9 @@ const DISAGREE: [&str; 44] = [
     "false",
 ];
 
-/// Whether `phrase` occurs in `text` at `at` as whole words.
-fn word_at(text: &str, at: usize, phrase: &str) -> bool {
+/// Whether `phrase` occurs in `text` at `at` as whole words (also read by the consent
+/// detector).
+pub(crate) fn word_at(text: &str, at: usize, phrase: &str) -> bool {
     let starts_inside = !phrase.starts_with(|c: char| c.is_alphanumeric());
     let before_ok = at == 0
         || starts_inside
