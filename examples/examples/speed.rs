@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p masteer-examples --example speed
+//! cargo run --release -p masteer-examples --example speed -- --model ~/.cache/masteer/SmolLM2-135M-Instruct.Q4_K_M.gguf
 //! ```
 
 use std::time::Instant;
@@ -23,6 +24,10 @@ struct Args {
     /// Run only the measurements whose name contains this (prefill, decode, steered, batched).
     #[arg(long, default_value = "")]
     only: String,
+    /// A GGUF file or Hugging Face folder instead of the embedded model (e.g. the
+    /// Q4_K_M file `benches/peer/llama_cpp_peer.py` writes, to compare side by side).
+    #[arg(long)]
+    model: Option<std::path::PathBuf>,
 }
 
 fn tokens(n: usize, seed: u32) -> Vec<u32> {
@@ -33,7 +38,10 @@ fn tokens(n: usize, seed: u32) -> Vec<u32> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let lm: LoadedModel<DefaultBackend> = LoadedModel::load_default(&default_device())?;
+    let lm: LoadedModel<DefaultBackend> = match &args.model {
+        Some(path) => LoadedModel::load(path, &default_device())?,
+        None => LoadedModel::load_default(&default_device())?,
+    };
     let m = &lm.model;
     let best =
         |f: &mut dyn FnMut() -> f64| (0..args.reps).map(|_| f()).fold(f64::INFINITY, f64::min);

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
 use memmap2::Mmap;
+use rayon::prelude::*;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ModelError, Result};
-use crate::gguf::{GgmlType, GgufFile};
+use crate::gguf::{dequant, GgmlType, GgufFile};
 
 /// A dequantised tensor on the host, row-major.
 #[derive(Clone, Debug)]
@@ -20,7 +21,9 @@ pub struct HostTensor {
     pub data: Vec<f32>,
 }
 
-/// Element formats a weight matrix can be kept in for the CPU's few-row products.
+/// Element formats a weight matrix can be kept in, so that the CPU reads it as stored
+/// (few-row products, and prefill tiles dequantised one at a time) instead of holding
+/// an f32 copy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StoredType {
     /// 32-bit floats.
@@ -35,21 +38,53 @@ pub enum StoredType {
     Q4_0,
     /// ggml Q4_1 blocks (20 bytes per 32 values).
     Q4_1,
+    /// ggml Q5_0 blocks (22 bytes per 32 values).
+    Q5_0,
+    /// ggml Q5_1 blocks (24 bytes per 32 values).
+    Q5_1,
+    /// ggml IQ4_NL blocks (18 bytes per 32 values, non-linear codebook).
+    Iq4Nl,
+    /// ggml Q2_K super-blocks (84 bytes per 256 values).
+    Q2K,
+    /// ggml Q3_K super-blocks (110 bytes per 256 values).
+    Q3K,
+    /// ggml Q4_K super-blocks (144 bytes per 256 values).
+    Q4K,
+    /// ggml Q5_K super-blocks (176 bytes per 256 values).
+    Q5K,
+    /// ggml Q6_K super-blocks (210 bytes per 256 values).
+    Q6K,
 }
 
 impl StoredType {
     /// `(values per block, bytes per block)`.
     pub fn block(self) -> (usize, usize) {
+        // Every variant maps to a ggml type with a known layout.
+        self.ggml().block_layout().unwrap_or((1, 4))
+    }
+
+    /// The ggml type with this layout.
+    pub fn ggml(self) -> GgmlType {
         match self {
-            StoredType::F32 => (1, 4),
-            StoredType::F16 | StoredType::BF16 => (1, 2),
-            StoredType::Q8_0 => (32, 34),
-            StoredType::Q4_0 => (32, 18),
-            StoredType::Q4_1 => (32, 20),
+            StoredType::F32 => GgmlType::F32,
+            StoredType::F16 => GgmlType::F16,
+            StoredType::BF16 => GgmlType::BF16,
+            StoredType::Q8_0 => GgmlType::Q8_0,
+            StoredType::Q4_0 => GgmlType::Q4_0,
+            StoredType::Q4_1 => GgmlType::Q4_1,
+            StoredType::Q5_0 => GgmlType::Q5_0,
+            StoredType::Q5_1 => GgmlType::Q5_1,
+            StoredType::Iq4Nl => GgmlType::Iq4Nl,
+            StoredType::Q2K => GgmlType::Q2K,
+            StoredType::Q3K => GgmlType::Q3K,
+            StoredType::Q4K => GgmlType::Q4K,
+            StoredType::Q5K => GgmlType::Q5K,
+            StoredType::Q6K => GgmlType::Q6K,
         }
     }
 
-    fn from_ggml(t: GgmlType) -> Option<Self> {
+    /// The stored type for a ggml type, `None` for one this crate cannot read.
+    pub fn from_ggml(t: GgmlType) -> Option<Self> {
         Some(match t {
             GgmlType::F32 => StoredType::F32,
             GgmlType::F16 => StoredType::F16,
@@ -57,17 +92,48 @@ impl StoredType {
             GgmlType::Q8_0 => StoredType::Q8_0,
             GgmlType::Q4_0 => StoredType::Q4_0,
             GgmlType::Q4_1 => StoredType::Q4_1,
-            // K-quants are dequantised when loaded (no few-row kernel reads them yet).
-            GgmlType::Q5_0
-            | GgmlType::Q5_1
-            | GgmlType::Iq4Nl
-            | GgmlType::Q2K
-            | GgmlType::Q3K
-            | GgmlType::Q4K
-            | GgmlType::Q5K
-            | GgmlType::Q6K
-            | GgmlType::Other(_) => return None,
+            GgmlType::Q5_0 => StoredType::Q5_0,
+            GgmlType::Q5_1 => StoredType::Q5_1,
+            GgmlType::Iq4Nl => StoredType::Iq4Nl,
+            GgmlType::Q2K => StoredType::Q2K,
+            GgmlType::Q3K => StoredType::Q3K,
+            GgmlType::Q4K => StoredType::Q4K,
+            GgmlType::Q5K => StoredType::Q5K,
+            GgmlType::Q6K => StoredType::Q6K,
+            GgmlType::Other(_) => return None,
         })
+    }
+
+    /// Dequantise whole blocks: `bytes` holds `out.len() / per_block` blocks.
+    /// Values equal [`dequantize`](crate::gguf::dequant::dequantize)'s bit for bit.
+    pub fn dequant_into(self, bytes: &[u8], out: &mut [f32]) {
+        let (per, size) = self.block();
+        debug_assert_eq!(bytes.len() / size * per, out.len());
+        match self {
+            StoredType::F32 => {
+                for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+            StoredType::F16 => {
+                for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                    *o = f16::from_le_bytes([c[0], c[1]]).to_f32();
+                }
+            }
+            StoredType::BF16 => {
+                for (o, c) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                    *o = bf16::from_le_bytes([c[0], c[1]]).to_f32();
+                }
+            }
+            _ => {
+                let f = dequant::block_fn(self.ggml());
+                for (o, b) in out.chunks_exact_mut(per).zip(bytes.chunks_exact(size)) {
+                    if let Some(f) = f {
+                        f(b, o);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -114,6 +180,23 @@ impl StoredMatrix {
     pub fn row_bytes(&self) -> usize {
         let (per, bytes) = self.dtype.block();
         self.cols / per * bytes
+    }
+
+    /// Dequantise rows `first..first + out.len() / cols` into `out` (row-major f32).
+    pub fn dequant_rows(&self, first: usize, out: &mut [f32]) {
+        let rb = self.row_bytes();
+        let count = out.len() / self.cols.max(1);
+        let bytes = &self.data[first * rb..(first + count) * rb];
+        self.dtype.dequant_into(bytes, out);
+    }
+
+    /// The whole matrix in f32 (row-major), e.g. for a backend without stored kernels.
+    pub fn to_f32(&self) -> Vec<f32> {
+        let mut out = vec![0f32; self.rows * self.cols];
+        out.par_chunks_mut(self.cols.max(1) * 64)
+            .enumerate()
+            .for_each(|(i, chunk)| self.dequant_rows(i * 64, chunk));
+        out
     }
 
     /// Stack matrices with the same format and width; `None` otherwise.
@@ -266,6 +349,7 @@ impl WeightSource for GgufWeights {
             },
             None => bytes.to_vec(),
         };
+        self.file.release(info);
         Ok(StoredMatrix::new(rows, cols, dtype, data))
     }
 
@@ -278,6 +362,7 @@ impl WeightSource for GgufWeights {
         };
         let shape = info.shape();
         let data = self.file.dequantize(&gguf_name)?;
+        self.file.release(info);
         let data = match heads {
             Some(h) => {
                 let (rows, cols) = match shape.as_slice() {

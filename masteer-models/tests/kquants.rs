@@ -7,7 +7,9 @@
 //!   activations to 8 bits, which moves logits by up to ~1 on this model). SmolLM2's
 //!   width (576) is not a multiple of 256, so llama.cpp stores the matrices of that
 //!   width in fallback types (Q4_0, Q5_0, Q5_1, Q8_0) and the MLP's down projection
-//!   (1536 wide) in K-quants; the test checks that K-quant tensors are there.
+//!   (1536 wide) in K-quants; the test checks that K-quant tensors are there. Both CPU
+//!   paths are compared: the prefill (tiles dequantised into the GEMM) and a decode step
+//!   (the few-row kernel reading every format as stored).
 //! - Blocks: random blocks of every supported type dequantised by gguf-py (llama.cpp's
 //!   Python GGUF library), bit for bit.
 
@@ -15,6 +17,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use masteer_models::backend::Cpu;
+use masteer_models::generation::Session;
 use masteer_models::gguf::{GgmlType, GgufFile};
 use masteer_models::{ChatMessage, Hooks, LoadedModel, SeqInput};
 
@@ -136,12 +139,38 @@ fn k_quant_files_match_llama_cpp() {
         .unwrap()
         .remove(0)
         .remove(0);
+        // The same position through a decode step: the few-row kernel reads every
+        // matrix as stored (the prefill above dequantises tiles into the GEMM).
+        let (mut session, _) = Session::prefill(
+            &lm.model,
+            vec![SeqInput::prompt(ids[..n - 1].to_vec())],
+            1,
+            &mut Hooks::none(),
+        )
+        .unwrap();
+        let hidden = session
+            .step(&lm.model, &ids[n - 1..], &mut Hooks::none())
+            .unwrap();
+        let width = lm.model.config().hidden_size;
+        let stepped: Vec<f32> = lm
+            .model
+            .logits(hidden.reshape([1, width]))
+            .into_data()
+            .to_vec()
+            .unwrap();
         let want: Vec<f32> = r["last_logits"]
             .as_array()
             .unwrap()
             .iter()
             .map(|v| v.as_f64().unwrap() as f32)
             .collect();
+        let step_max = stepped
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        eprintln!("{name}: decode step max |Δ| {step_max:.4}");
+        assert!(step_max <= 0.05, "{name}: decode step max |Δ| {step_max}");
         let max = got
             .iter()
             .zip(&want)

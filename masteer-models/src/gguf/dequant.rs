@@ -106,7 +106,7 @@ pub const QK_K: usize = 256;
 
 /// Scale and minimum of sub-block `j` from Q4_K/Q5_K's 12 packed 6-bit scale bytes.
 #[inline]
-fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
+pub(crate) fn scale_min_k4(j: usize, q: &[u8]) -> (u8, u8) {
     if j < 4 {
         (q[j] & 63, q[j + 4] & 63)
     } else {
@@ -260,7 +260,7 @@ fn dequant_blocks(
     bytes: &[u8],
     n: usize,
     (per_block, block_bytes): (usize, usize),
-    f: fn(&[u8], &mut [f32]),
+    f: BlockFn,
 ) -> Vec<f32> {
     let blocks_per_task = (QK * BLOCKS_PER_TASK / per_block).max(1);
     let mut out = vec![0f32; n];
@@ -275,6 +275,28 @@ fn dequant_blocks(
             }
         });
     out
+}
+
+/// A function dequantising one block (its bytes) into its values.
+pub type BlockFn = fn(&[u8], &mut [f32]);
+
+/// The function that dequantises one block of a block type (`None` for the per-value
+/// types F32/F16/BF16 and for unknown types).
+pub fn block_fn(dtype: GgmlType) -> Option<BlockFn> {
+    Some(match dtype {
+        GgmlType::Q4_0 => dequant_block_q4_0,
+        GgmlType::Q4_1 => dequant_block_q4_1,
+        GgmlType::Q8_0 => dequant_block_q8_0,
+        GgmlType::Q5_0 => dequant_block_q5_0,
+        GgmlType::Q5_1 => dequant_block_q5_1,
+        GgmlType::Iq4Nl => dequant_block_iq4_nl,
+        GgmlType::Q2K => dequant_block_q2_k,
+        GgmlType::Q3K => dequant_block_q3_k,
+        GgmlType::Q4K => dequant_block_q4_k,
+        GgmlType::Q5K => dequant_block_q5_k,
+        GgmlType::Q6K => dequant_block_q6_k,
+        GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 | GgmlType::Other(_) => return None,
+    })
 }
 
 /// Dequantise `n` values of type `dtype` from `bytes`. Returns `None` for a type this

@@ -445,6 +445,27 @@ impl GgufFile {
         Ok(&self.storage.bytes()[start..end])
     }
 
+    /// Drop the pages of a tensor's data from this process's resident memory; they are
+    /// read again from the file if touched. The loader calls it once a tensor is copied
+    /// or dequantised, so loading never holds the whole map and its copy at once (peak
+    /// memory ≈ the file's size, not twice it). A no-op for in-memory files and off Unix.
+    pub fn release(&self, info: &TensorInfo) {
+        #[cfg(unix)]
+        if let (Storage::Mmap(m), Some(size)) =
+            (&*self.storage, info.dtype.byte_size(info.n_elements))
+        {
+            let start = (self.data_start + info.offset) as usize;
+            // SAFETY: the map is a read-only file mapping, so pages dropped here read
+            // back identical from the file; no slice into it sees different bytes.
+            // Failure only means the pages stay resident.
+            let _ = unsafe {
+                m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, size as usize)
+            };
+        }
+        #[cfg(not(unix))]
+        let _ = info;
+    }
+
     /// Dequantise a tensor to f32 values in row-major order.
     pub fn dequantize(&self, name: &str) -> Result<Vec<f32>> {
         let info = self

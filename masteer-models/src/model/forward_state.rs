@@ -45,7 +45,9 @@ impl Kernels {
         self == Kernels::Fused
     }
 
-    fn fused_available<B: Backend>() -> bool {
+    /// Whether backend `B` runs the fused CPU kernels (and so keeps weights only in
+    /// their stored format).
+    pub(crate) fn fused_available<B: Backend>() -> bool {
         #[cfg(feature = "cpu")]
         {
             super::cpu::is_flex::<B>()

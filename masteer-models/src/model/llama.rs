@@ -2,6 +2,8 @@
 //! SwiGLU MLP, each added to the residual stream), final norm and output head, with
 //! hook points at every block.
 
+use std::sync::Arc;
+
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use masteer_types::HookPoint;
@@ -29,7 +31,7 @@ struct Block<B: Backend> {
 #[derive(Clone, Debug)]
 pub struct Llama<B: Backend> {
     config: LlamaConfig,
-    embed: Tensor<B, 2>,
+    embed: Embedding<B>,
     blocks: Vec<Block<B>>,
     norm: RmsNorm<B>,
     /// Output head `[vocab, width]` (the embeddings when tied).
@@ -38,6 +40,41 @@ pub struct Llama<B: Backend> {
     device: B::Device,
     /// The kernels new sessions run with ([`Kernels::best_for`] the backend unless set).
     kernels: Kernels,
+}
+
+/// Input width of stacked parts (all share it).
+fn d_in(parts: &[(String, [usize; 2])]) -> usize {
+    parts.first().map_or(0, |(_, s)| s[1])
+}
+
+/// The token embeddings `[vocab, width]`.
+#[derive(Clone, Debug)]
+enum Embedding<B: Backend> {
+    /// f32 on the backend's device (rows selected by burn).
+    Dense(Tensor<B, 2>),
+    /// In the file's format on the host (CPU backend): rows dequantised per token.
+    Stored(Arc<StoredMatrix>),
+}
+
+impl<B: Backend> Embedding<B> {
+    /// The rows of `tokens` (ids already checked against the vocabulary), `[n, width]`.
+    fn rows(&self, tokens: &[u32], width: usize, device: &B::Device) -> Tensor<B, 2> {
+        match self {
+            Embedding::Dense(t) => {
+                let ids: Vec<i64> = tokens.iter().map(|&x| x as i64).collect();
+                let ids =
+                    Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [tokens.len()]), device);
+                t.clone().select(0, ids)
+            }
+            Embedding::Stored(w) => {
+                let mut v = vec![0f32; tokens.len() * width];
+                for (row, &id) in v.chunks_mut(width.max(1)).zip(tokens) {
+                    w.dequant_rows(id as usize, row);
+                }
+                Tensor::from_data(TensorData::new(v, [tokens.len(), width]), device)
+            }
+        }
+    }
 }
 
 fn check_shape(name: &str, t: &HostTensor, expected: &[usize]) -> Result<()> {
@@ -70,84 +107,120 @@ impl<B: Backend> Llama<B> {
             let n = t.data.len();
             Tensor::from_data(TensorData::new(t.data, [n]), device)
         };
-        let embed = t2(get("model.embed_tokens.weight", &[c.vocab_size, d])?);
+        // On the CPU backend every matrix the file stores in a readable format is kept
+        // only in that format (the kernels read it as stored); elsewhere, and for a
+        // matrix the source cannot give that way, an f32 tensor on the device.
+        let stored_only = Kernels::fused_available::<B>();
+        // The named `[rows, cols]` parts in stored format, or `None` when the source
+        // cannot give one of them that way.
+        let stored = |parts: &[(String, [usize; 2])]| -> Result<Option<Vec<StoredMatrix>>> {
+            if !stored_only {
+                return Ok(None);
+            }
+            let mut got = Vec::new();
+            for (name, shape) in parts {
+                match src.get_stored(name)? {
+                    Some(p) => {
+                        if [p.rows, p.cols] != *shape {
+                            return Err(ModelError::ShapeMismatch {
+                                name: name.clone(),
+                                expected: shape.to_vec(),
+                                actual: vec![p.rows, p.cols],
+                            });
+                        }
+                        got.push(p)
+                    }
+                    None => return Ok(None),
+                }
+            }
+            Ok(Some(got))
+        };
+        // A linear layer over the parts stacked by rows: one stored matrix when they
+        // share a format, one per run of equal formats otherwise.
+        let linear = |parts: &[(String, [usize; 2])]| -> Result<Linear<B>> {
+            if let Some(got) = stored(parts)? {
+                let mut runs: Vec<Vec<StoredMatrix>> = Vec::new();
+                for p in got {
+                    match runs.last_mut() {
+                        Some(run) if run[0].dtype == p.dtype => run.push(p),
+                        _ => runs.push(vec![p]),
+                    }
+                }
+                let joined: Option<Vec<Arc<StoredMatrix>>> = runs
+                    .iter()
+                    .map(|run| StoredMatrix::concat_rows(run).map(Arc::new))
+                    .collect();
+                if let Some(layer) = joined.and_then(Linear::stored_parts) {
+                    return Ok(layer);
+                }
+            }
+            let mut data = Vec::new();
+            let mut rows = 0;
+            for (name, shape) in parts {
+                let t = get(name, shape)?;
+                rows += shape[0];
+                data.extend_from_slice(&t.data);
+            }
+            Ok(Linear::dense(t2(HostTensor {
+                shape: vec![rows, d_in(parts)],
+                data,
+            })))
+        };
+        let embed_part = [("model.embed_tokens.weight".to_string(), [c.vocab_size, d])];
+        let embed = match stored(&embed_part)?.and_then(|mut v| v.pop()) {
+            Some(w) => Embedding::Stored(Arc::new(w)),
+            None => Embedding::Dense(t2(get("model.embed_tokens.weight", &[c.vocab_size, d])?)),
+        };
         // Not `with_capacity(num_hidden_layers)`: the count comes from the file, and a
         // corrupt one must fail on its first missing tensor, not on a huge allocation
         // (found by fuzzing: fuzz/README.md).
         let mut blocks = Vec::new();
         for l in 0..c.num_hidden_layers {
             let n = |s: &str| format!("model.layers.{l}.{s}");
-            let stored = |names: &[String]| -> Result<Option<StoredMatrix>> {
-                let mut parts = Vec::new();
-                for name in names {
-                    match src.get_stored(name)? {
-                        Some(p) => parts.push(p),
-                        None => return Ok(None),
-                    }
-                }
-                Ok(StoredMatrix::concat_rows(&parts))
-            };
-            let qkv_stored = stored(&[
-                n("self_attn.q_proj.weight"),
-                n("self_attn.k_proj.weight"),
-                n("self_attn.v_proj.weight"),
+            let qkv = linear(&[
+                (n("self_attn.q_proj.weight"), [c.q_width(), d]),
+                (n("self_attn.k_proj.weight"), [c.kv_width(), d]),
+                (n("self_attn.v_proj.weight"), [c.kv_width(), d]),
             ])?;
-            let o_stored = stored(&[n("self_attn.o_proj.weight")])?;
-            let gu_stored = stored(&[n("mlp.gate_proj.weight"), n("mlp.up_proj.weight")])?;
-            let down_stored = stored(&[n("mlp.down_proj.weight")])?;
-            let q = get(&n("self_attn.q_proj.weight"), &[c.q_width(), d])?;
-            let k = get(&n("self_attn.k_proj.weight"), &[c.kv_width(), d])?;
-            let v = get(&n("self_attn.v_proj.weight"), &[c.kv_width(), d])?;
-            let rows = c.q_width() + 2 * c.kv_width();
-            let mut qkv = q.data;
-            qkv.extend_from_slice(&k.data);
-            qkv.extend_from_slice(&v.data);
-            let qkv = HostTensor {
-                shape: vec![rows, d],
-                data: qkv,
-            };
-            let o = get(&n("self_attn.o_proj.weight"), &[d, c.q_width()])?;
-            let gate = get(&n("mlp.gate_proj.weight"), &[c.intermediate_size, d])?;
-            let up = get(&n("mlp.up_proj.weight"), &[c.intermediate_size, d])?;
-            let mut gu = gate.data;
-            gu.extend_from_slice(&up.data);
-            let gu = HostTensor {
-                shape: vec![2 * c.intermediate_size, d],
-                data: gu,
-            };
-            let down = get(&n("mlp.down_proj.weight"), &[d, c.intermediate_size])?;
+            let o = linear(&[(n("self_attn.o_proj.weight"), [d, c.q_width()])])?;
+            let gu = linear(&[
+                (n("mlp.gate_proj.weight"), [c.intermediate_size, d]),
+                (n("mlp.up_proj.weight"), [c.intermediate_size, d]),
+            ])?;
+            let down = linear(&[(n("mlp.down_proj.weight"), [d, c.intermediate_size])])?;
             blocks.push(Block {
                 attn_norm: RmsNorm::new(
                     t1(get(&n("input_layernorm.weight"), &[d])?),
                     c.rms_norm_eps,
                 ),
-                attn: Attention::new(
-                    Linear::new(t2(qkv), qkv_stored),
-                    Linear::new(t2(o), o_stored),
-                    c,
-                ),
+                attn: Attention::new(qkv, o, c),
                 mlp_norm: RmsNorm::new(
                     t1(get(&n("post_attention_layernorm.weight"), &[d])?),
                     c.rms_norm_eps,
                 ),
-                mlp: Mlp::new(
-                    Linear::new(t2(gu), gu_stored),
-                    Linear::new(t2(down), down_stored),
-                ),
+                mlp: Mlp::new(gu, down),
             });
         }
         let norm = RmsNorm::new(t1(get("model.norm.weight", &[d])?), c.rms_norm_eps);
-        let lm_head = if c.tie_word_embeddings {
+        let head_part = [("lm_head.weight".to_string(), [c.vocab_size, d])];
+        let head = if c.tie_word_embeddings {
             None
+        } else if let Some(w) = stored(&head_part)?.and_then(|mut v| v.pop()) {
+            Some(Linear::stored(Arc::new(w)))
         } else {
-            src.get("lm_head.weight")? // some files omit the head and tie it implicitly
-        };
-        let head = match lm_head {
-            Some(h) => {
-                check_shape("lm_head.weight", &h, &[c.vocab_size, d])?;
-                Linear::new(t2(h), src.get_stored("lm_head.weight")?)
+            // Some files omit the head and tie it implicitly.
+            match src.get("lm_head.weight")? {
+                Some(h) => {
+                    check_shape("lm_head.weight", &h, &[c.vocab_size, d])?;
+                    Some(Linear::dense(t2(h)))
+                }
+                None => None,
             }
-            None => Linear::new(embed.clone(), src.get_stored("model.embed_tokens.weight")?),
+        };
+        let head = match (head, &embed) {
+            (Some(h), _) => h,
+            (None, Embedding::Dense(t)) => Linear::dense(t.clone()),
+            (None, Embedding::Stored(w)) => Linear::stored(w.clone()),
         };
         Ok(Llama {
             rope: Rope::new(c.rope_inv_freq()),
@@ -205,12 +278,9 @@ impl<B: Backend> Llama<B> {
         let cfg = &self.config;
         state.hooks.begin(&state.ctx);
 
-        let ids: Vec<i64> = tokens.iter().map(|&x| x as i64).collect();
-        let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [b * t]), &self.device);
         let mut x = self
             .embed
-            .clone()
-            .select(0, ids)
+            .rows(tokens, cfg.hidden_size, &self.device)
             .reshape([b, t, cfg.hidden_size]);
 
         let positions: Vec<usize> = (0..b)

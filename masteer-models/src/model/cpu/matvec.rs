@@ -2,15 +2,15 @@
 //!
 //! Decoding one token reads every weight once, so this product is limited by memory
 //! bandwidth: reading the embedded model's Q4_1 blocks (98 MB) instead of their f32
-//! dequantisation (533 MB) is what makes CPU decoding fast. Each 32-value block is
-//! dequantised in registers exactly as ggml does (`q·d + m` for Q4_1), then multiplied
-//! with up to four input rows at once; rows of `W` are split across threads.
+//! dequantisation (533 MB) is what makes CPU decoding fast. Each 32 values of a block
+//! (a K-quant super-block holds eight such runs) are dequantised in registers exactly
+//! as ggml does (`q·d + m` for Q4_1, `d·sc·q − dmin·m` for Q4_K), then multiplied with
+//! up to eight input rows at once; rows of `W` are split across threads. Formats
+//! without a register decoder (Q2_K, Q3_K, Q5_K, IQ4_NL) dequantise a row at a time.
 
-use half::{bf16, f16};
 use rayon::prelude::*;
 
 use super::simd;
-use crate::gguf::dequant::{dequant_block_q4_0, dequant_block_q4_1, dequant_block_q8_0};
 use crate::weights::{StoredMatrix, StoredType};
 
 /// Values per block handled by the kernels (all stored formats are read in 32s).
@@ -26,20 +26,28 @@ pub(crate) fn matmul_stored(x: &[f32], m: usize, w: &StoredMatrix) -> Vec<f32> {
     let threads = rayon::current_num_threads().max(1);
     let rows_per_task = (n / (threads * 8)).clamp(8, 256);
     let avx2 = simd::has_avx2() && k % BLOCK == 0;
+    #[cfg(target_arch = "x86_64")]
+    let registers = avx2 && x86::decodes(w.dtype);
+    #[cfg(not(target_arch = "x86_64"))]
+    let registers = false;
+    let blockwise = w.dtype.block().0 <= BLOCK;
     yt.par_chunks_mut(rows_per_task * m)
         .enumerate()
         .for_each(|(task, out)| {
             let first = task * rows_per_task;
+            let mut buf = Vec::new();
             for (r, out_row) in out.chunks_mut(m).enumerate() {
                 let row = &w.data[(first + r) * row_bytes..(first + r + 1) * row_bytes];
-                if avx2 {
+                if registers {
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: AVX2/FMA/F16C presence was checked by `has_avx2`.
                     unsafe {
                         x86::row(w.dtype, row, x, m, k, out_row)
                     };
-                } else {
+                } else if blockwise {
                     row_portable(w.dtype, row, x, m, k, out_row);
+                } else {
+                    row_dequantised(w.dtype, row, x, k, out_row, &mut buf, avx2);
                 }
             }
         });
@@ -55,55 +63,50 @@ pub(crate) fn matmul_stored(x: &[f32], m: usize, w: &StoredMatrix) -> Vec<f32> {
     y
 }
 
-/// Decode `count` values starting at value index `start` of a stored row (any format).
-fn decode_portable(dtype: StoredType, row: &[u8], start: usize, out: &mut [f32]) {
-    match dtype {
-        StoredType::F32 => {
-            for (i, o) in out.iter_mut().enumerate() {
-                let b = (start + i) * 4;
-                *o = f32::from_le_bytes([row[b], row[b + 1], row[b + 2], row[b + 3]]);
+/// Any format, used for the K-quants without a register decoder (and all K-quants off
+/// x86-64): dequantise the row once into `buf` (ggml's exact values), then dot it with
+/// every input row (`out.len()` of them). The memory read is still the stored bytes.
+fn row_dequantised(
+    dtype: StoredType,
+    row: &[u8],
+    x: &[f32],
+    k: usize,
+    out: &mut [f32],
+    buf: &mut Vec<f32>,
+    avx2: bool,
+) {
+    buf.resize(k, 0.0);
+    dtype.dequant_into(row, buf);
+    for (i, o) in out.iter_mut().enumerate() {
+        let xi = &x[i * k..(i + 1) * k];
+        *o = if avx2 {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: AVX2/FMA presence was checked by the caller (`has_avx2`).
+            unsafe {
+                simd::avx2::dot(buf, xi)
             }
-        }
-        StoredType::F16 => {
-            for (i, o) in out.iter_mut().enumerate() {
-                let b = (start + i) * 2;
-                *o = f16::from_le_bytes([row[b], row[b + 1]]).to_f32();
-            }
-        }
-        StoredType::BF16 => {
-            for (i, o) in out.iter_mut().enumerate() {
-                let b = (start + i) * 2;
-                *o = bf16::from_le_bytes([row[b], row[b + 1]]).to_f32();
-            }
-        }
-        StoredType::Q8_0 | StoredType::Q4_0 | StoredType::Q4_1 => {
-            let (_, bytes) = dtype.block();
-            let blk = start / BLOCK;
-            let p = &row[blk * bytes..(blk + 1) * bytes];
-            match dtype {
-                StoredType::Q8_0 => dequant_block_q8_0(p, out),
-                StoredType::Q4_0 => dequant_block_q4_0(p, out),
-                _ => dequant_block_q4_1(p, out),
-            }
-        }
+            #[cfg(not(target_arch = "x86_64"))]
+            simd::dot_portable(buf, xi)
+        } else {
+            simd::dot_portable(buf, xi)
+        };
     }
 }
 
-/// Portable kernel: dequantise each block to the stack, then dot with every input row.
+/// Portable kernel for the formats of at most 32 values per block: dequantise each
+/// 32 values to the stack, then dot with every input row (summed block by block, as the
+/// register kernels do).
 fn row_portable(dtype: StoredType, row: &[u8], x: &[f32], m: usize, k: usize, out: &mut [f32]) {
     let mut acc = vec![0f32; m];
     let mut buf = [0f32; BLOCK];
+    let (per, bytes) = dtype.block();
+    let step = if per == 1 { BLOCK } else { per.min(BLOCK) };
     let mut start = 0;
     while start < k {
-        let len = BLOCK.min(k - start);
-        let blockwise = matches!(
-            dtype,
-            StoredType::Q8_0 | StoredType::Q4_0 | StoredType::Q4_1
-        );
-        if blockwise && len < BLOCK {
-            break; // not reached: block formats have k % 32 == 0
-        }
-        decode_portable(dtype, row, start, &mut buf[..len]);
+        let len = step.min(k - start);
+        let b0 = start / per * bytes;
+        let b1 = (start + len).div_ceil(per) * bytes;
+        dtype.dequant_into(&row[b0..b1], &mut buf[..len]);
         for (i, a) in acc.iter_mut().enumerate() {
             *a += simd::dot_portable(&buf[..len], &x[i * k + start..i * k + start + len]);
         }
@@ -118,20 +121,48 @@ mod x86 {
 
     use super::super::simd::avx2::hsum;
     use super::BLOCK;
+    use crate::gguf::dequant::scale_min_k4;
     use crate::weights::StoredType;
 
-    /// Dequantisation of one 32-value block into four vectors of eight.
+    /// Whether [`row`] has a register decoder for `dtype`.
+    pub(super) fn decodes(dtype: StoredType) -> bool {
+        matches!(
+            dtype,
+            StoredType::F32
+                | StoredType::F16
+                | StoredType::BF16
+                | StoredType::Q8_0
+                | StoredType::Q4_0
+                | StoredType::Q4_1
+                | StoredType::Q5_0
+                | StoredType::Q5_1
+                | StoredType::Q4K
+                | StoredType::Q6K
+        )
+    }
+
+    /// Dequantisation of 32 values of a block into four vectors of eight.
     trait Decode {
-        /// Bytes of one 32-value block.
+        /// Bytes of one block.
         const BYTES: usize;
+        /// Values per block: 32, or 256 for the K-quants' super-blocks, which are
+        /// decoded 32 values (`sub`) at a time.
+        const VALUES: usize = BLOCK;
+        /// Values `32·sub .. 32·sub + 32` of the block at `p`.
+        ///
         /// # Safety
-        /// `p` points at one complete block; the caller has AVX2, FMA and F16C.
-        unsafe fn decode(p: *const u8) -> [__m256; 4];
+        /// `p` points at one complete block, `sub < VALUES / 32`; the caller has AVX2,
+        /// FMA and F16C.
+        unsafe fn decode(p: *const u8, sub: usize) -> [__m256; 4];
     }
 
     struct Q41;
     struct Q40;
     struct Q80;
+    struct Q50;
+    struct Q51;
+    struct Q4K;
+    struct Q6K;
     struct F16;
     struct Bf16;
     struct F32;
@@ -141,7 +172,7 @@ mod x86 {
     impl Decode for Q41 {
         const BYTES: usize = 20;
         #[inline(always)]
-        unsafe fn decode(p: *const u8) -> [__m256; 4] {
+        unsafe fn decode(p: *const u8, _sub: usize) -> [__m256; 4] {
             // SAFETY: forwarded from the trait contract.
             unsafe {
                 let d = _mm256_set1_ps(half_at(p));
@@ -169,7 +200,7 @@ mod x86 {
     impl Decode for Q40 {
         const BYTES: usize = 18;
         #[inline(always)]
-        unsafe fn decode(p: *const u8) -> [__m256; 4] {
+        unsafe fn decode(p: *const u8, _sub: usize) -> [__m256; 4] {
             // SAFETY: forwarded from the trait contract.
             unsafe {
                 let d = _mm256_set1_ps(half_at(p));
@@ -197,7 +228,7 @@ mod x86 {
     impl Decode for Q80 {
         const BYTES: usize = 34;
         #[inline(always)]
-        unsafe fn decode(p: *const u8) -> [__m256; 4] {
+        unsafe fn decode(p: *const u8, _sub: usize) -> [__m256; 4] {
             // SAFETY: forwarded from the trait contract.
             unsafe {
                 let d = _mm256_set1_ps(half_at(p));
@@ -214,7 +245,7 @@ mod x86 {
     impl Decode for F16 {
         const BYTES: usize = 64;
         #[inline(always)]
-        unsafe fn decode(p: *const u8) -> [__m256; 4] {
+        unsafe fn decode(p: *const u8, _sub: usize) -> [__m256; 4] {
             // SAFETY: forwarded from the trait contract.
             unsafe {
                 let f = |o: usize| _mm256_cvtph_ps(_mm_loadu_si128(p.add(o) as *const __m128i));
@@ -226,7 +257,7 @@ mod x86 {
     impl Decode for Bf16 {
         const BYTES: usize = 64;
         #[inline(always)]
-        unsafe fn decode(p: *const u8) -> [__m256; 4] {
+        unsafe fn decode(p: *const u8, _sub: usize) -> [__m256; 4] {
             // SAFETY: forwarded from the trait contract.
             unsafe {
                 let f = |o: usize| {
@@ -241,11 +272,182 @@ mod x86 {
     impl Decode for F32 {
         const BYTES: usize = 128;
         #[inline(always)]
-        unsafe fn decode(p: *const u8) -> [__m256; 4] {
+        unsafe fn decode(p: *const u8, _sub: usize) -> [__m256; 4] {
             // SAFETY: forwarded from the trait contract.
             unsafe {
                 let f = |o: usize| _mm256_loadu_ps(p.add(o) as *const f32);
                 [f(0), f(32), f(64), f(96)]
+            }
+        }
+    }
+
+    // The decoders below follow the same rule as those above: `#[inline(always)]`, no
+    // target features and no closures passed to generic code, so that everything is
+    // compiled inside the AVX2 kernel that calls them (an out-of-line call returning
+    // four vectors costs more than the decoding).
+
+    /// The fifth bits of values `8g .. 8g + 8` of a Q5 block (`qh` bit `i` is value
+    /// `i`'s), as 16 or 0 in eight lanes.
+    #[inline(always)]
+    unsafe fn fifth_bits(qh: u32, g: usize) -> __m256i {
+        // SAFETY: AVX2 is present (the trait contract).
+        unsafe {
+            let bits = _mm256_set1_epi32(((qh >> (8 * g)) & 0xff) as i32);
+            let lanes = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+            let set = _mm256_cmpeq_epi32(_mm256_and_si256(bits, lanes), lanes);
+            _mm256_and_si256(set, _mm256_set1_epi32(16))
+        }
+    }
+
+    /// The 5-bit values of a Q5 block: nibbles at `qs` (16 bytes), fifth bits `qh`.
+    #[inline(always)]
+    unsafe fn q5_values(qs: *const u8, qh: u32) -> [__m256i; 4] {
+        // SAFETY: forwarded from the trait contract (16 readable bytes at `qs`).
+        unsafe {
+            let qs = _mm_loadu_si128(qs as *const __m128i);
+            let mask = _mm_set1_epi8(0x0f);
+            let lo = _mm_and_si128(qs, mask);
+            let hi = _mm_and_si128(_mm_srli_epi16::<4>(qs), mask);
+            [
+                _mm256_or_si256(_mm256_cvtepu8_epi32(lo), fifth_bits(qh, 0)),
+                _mm256_or_si256(
+                    _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(lo)),
+                    fifth_bits(qh, 1),
+                ),
+                _mm256_or_si256(_mm256_cvtepu8_epi32(hi), fifth_bits(qh, 2)),
+                _mm256_or_si256(
+                    _mm256_cvtepu8_epi32(_mm_srli_si128::<8>(hi)),
+                    fifth_bits(qh, 3),
+                ),
+            ]
+        }
+    }
+
+    impl Decode for Q50 {
+        const BYTES: usize = 22;
+        #[inline(always)]
+        unsafe fn decode(p: *const u8, _sub: usize) -> [__m256; 4] {
+            // SAFETY: forwarded from the trait contract.
+            unsafe {
+                let d = _mm256_set1_ps(half_at(p));
+                let qh = std::ptr::read_unaligned(p.add(2) as *const u32);
+                let q = q5_values(p.add(6), qh);
+                let sixteen = _mm256_set1_epi32(16);
+                [
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[0], sixteen)), d),
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[1], sixteen)), d),
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[2], sixteen)), d),
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(q[3], sixteen)), d),
+                ]
+            }
+        }
+    }
+
+    impl Decode for Q51 {
+        const BYTES: usize = 24;
+        #[inline(always)]
+        unsafe fn decode(p: *const u8, _sub: usize) -> [__m256; 4] {
+            // SAFETY: forwarded from the trait contract.
+            unsafe {
+                let d = _mm256_set1_ps(half_at(p));
+                let m = _mm256_set1_ps(half_at(p.add(2)));
+                let qh = std::ptr::read_unaligned(p.add(4) as *const u32);
+                let q = q5_values(p.add(8), qh);
+                [
+                    _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[0]), d), m),
+                    _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[1]), d), m),
+                    _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[2]), d), m),
+                    _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(q[3]), d), m),
+                ]
+            }
+        }
+    }
+
+    impl Decode for Q4K {
+        const BYTES: usize = 144;
+        const VALUES: usize = 256;
+        #[inline(always)]
+        unsafe fn decode(p: *const u8, sub: usize) -> [__m256; 4] {
+            // SAFETY: forwarded from the trait contract (144 readable bytes at `p`).
+            unsafe {
+                let scales = std::slice::from_raw_parts(p.add(4), 12);
+                let (sc, mn) = scale_min_k4(sub, scales);
+                let d = _mm256_set1_ps(half_at(p) * sc as f32);
+                let m = _mm256_set1_ps(half_at(p.add(2)) * mn as f32);
+                let q = _mm256_loadu_si256(p.add(16 + 32 * (sub / 2)) as *const __m256i);
+                let q = if sub.is_multiple_of(2) {
+                    q
+                } else {
+                    _mm256_srli_epi16::<4>(q)
+                };
+                let q = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
+                let lo = _mm256_castsi256_si128(q);
+                let hi = _mm256_extracti128_si256::<1>(q);
+                [
+                    _mm256_sub_ps(
+                        _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(lo))),
+                        m,
+                    ),
+                    _mm256_sub_ps(
+                        _mm256_mul_ps(
+                            d,
+                            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(lo))),
+                        ),
+                        m,
+                    ),
+                    _mm256_sub_ps(
+                        _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(hi))),
+                        m,
+                    ),
+                    _mm256_sub_ps(
+                        _mm256_mul_ps(
+                            d,
+                            _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128::<8>(hi))),
+                        ),
+                        m,
+                    ),
+                ]
+            }
+        }
+    }
+
+    impl Decode for Q6K {
+        const BYTES: usize = 210;
+        const VALUES: usize = 256;
+        #[inline(always)]
+        unsafe fn decode(p: *const u8, sub: usize) -> [__m256; 4] {
+            // SAFETY: forwarded from the trait contract (210 readable bytes at `p`).
+            unsafe {
+                let (n, quarter) = (sub / 4, sub % 4);
+                let ql = _mm256_loadu_si256(p.add(64 * n + 32 * (quarter % 2)) as *const __m256i);
+                let ql = if quarter < 2 {
+                    ql
+                } else {
+                    _mm256_srli_epi16::<4>(ql)
+                };
+                let ql = _mm256_and_si256(ql, _mm256_set1_epi8(0x0f));
+                let qh = _mm256_loadu_si256(p.add(128 + 32 * n) as *const __m256i);
+                let qh = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * quarter as i32));
+                let qh = _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(3)));
+                let q = _mm256_sub_epi8(_mm256_or_si256(ql, qh), _mm256_set1_epi8(32));
+                let d = half_at(p.add(208));
+                let sc = p.add(192 + 8 * n + 2 * quarter);
+                let da = _mm256_set1_ps(d * (*sc as i8) as f32);
+                let db = _mm256_set1_ps(d * (*sc.add(1) as i8) as f32);
+                let lo = _mm256_castsi256_si128(q);
+                let hi = _mm256_extracti128_si256::<1>(q);
+                [
+                    _mm256_mul_ps(da, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))),
+                    _mm256_mul_ps(
+                        da,
+                        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(lo))),
+                    ),
+                    _mm256_mul_ps(db, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))),
+                    _mm256_mul_ps(
+                        db,
+                        _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128::<8>(hi))),
+                    ),
+                ]
             }
         }
     }
@@ -267,13 +469,14 @@ mod x86 {
         k: usize,
         out: &mut [f32],
     ) {
-        let nb = k / BLOCK;
+        let nb = k / D::VALUES;
         let mut acc = [_mm256_setzero_ps(); G];
-        for b in 0..nb {
-            // SAFETY: block b lies inside `row` (nb blocks of D::BYTES bytes) and each
-            // input row has k values, of which b·32..b·32+32 are read.
+        for b in 0..nb * (D::VALUES / BLOCK) {
+            let (blk, sub) = (b / (D::VALUES / BLOCK), b % (D::VALUES / BLOCK));
+            // SAFETY: block `blk` lies inside `row` (nb blocks of D::BYTES bytes) and
+            // each input row has k values, of which b·32..b·32+32 are read.
             unsafe {
-                let w = D::decode(row.as_ptr().add(b * D::BYTES));
+                let w = D::decode(row.as_ptr().add(blk * D::BYTES), sub);
                 for (i, a) in acc.iter_mut().enumerate() {
                     let xp = x.as_ptr().add((g0 + i) * k + b * BLOCK);
                     *a = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xp), *a);
@@ -333,6 +536,13 @@ mod x86 {
                 StoredType::F16 => row_typed::<F16>(row, x, m, k, out),
                 StoredType::BF16 => row_typed::<Bf16>(row, x, m, k, out),
                 StoredType::F32 => row_typed::<F32>(row, x, m, k, out),
+                StoredType::Q5_0 => row_typed::<Q50>(row, x, m, k, out),
+                StoredType::Q5_1 => row_typed::<Q51>(row, x, m, k, out),
+                StoredType::Q4K => row_typed::<Q4K>(row, x, m, k, out),
+                StoredType::Q6K => row_typed::<Q6K>(row, x, m, k, out),
+                // Not reached: `matmul_stored` sends the other formats to
+                // `row_dequantised` (see `decodes`).
+                _ => out.iter_mut().for_each(|o| *o = f32::NAN),
             }
         }
     }
@@ -340,6 +550,8 @@ mod x86 {
 
 #[cfg(test)]
 mod tests {
+    use half::{bf16, f16};
+
     use super::*;
     use crate::gguf::dequant::dequantize;
     use crate::gguf::dequant::{quantize_q4_1, quantize_q8_0};
@@ -451,5 +663,71 @@ mod tests {
         }
         let dq40 = dequantize(GgmlType::Q4_0, &q40, n * k).unwrap();
         check(StoredType::Q4_0, q40, &dq40, n, k);
+    }
+
+    /// Pseudo-random blocks of `dtype` whose f16 scales are set to small finite values
+    /// (any other bit pattern is a valid block).
+    fn random_blocks(dtype: StoredType, blocks: usize, scales: &[usize]) -> Vec<u8> {
+        let (_, size) = dtype.block();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut out = Vec::with_capacity(blocks * size);
+        for b in 0..blocks {
+            let start = out.len();
+            for _ in 0..size {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                out.push((state >> 24) as u8);
+            }
+            for (i, &at) in scales.iter().enumerate() {
+                let v = f16::from_f32(0.01 * (1 + (b + i) % 5) as f32).to_le_bytes();
+                out[start + at..start + at + 2].copy_from_slice(&v);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn ggml_formats_without_register_decoding_match_a_dense_product() {
+        // (type, byte offsets of its f16 scales within a block)
+        let types = [
+            (StoredType::Q5_0, vec![0]),
+            (StoredType::Q5_1, vec![0, 2]),
+            (StoredType::Iq4Nl, vec![0]),
+            (StoredType::Q2K, vec![80, 82]),
+            (StoredType::Q3K, vec![108]),
+            (StoredType::Q4K, vec![0, 2]),
+            (StoredType::Q5K, vec![0, 2]),
+            (StoredType::Q6K, vec![208]),
+        ];
+        for (dtype, scales) in types {
+            let (per, _) = dtype.block();
+            let (n, k) = (21, 2 * per.max(64));
+            let data = random_blocks(dtype, n * k / per, &scales);
+            let dense = dequantize(dtype.ggml(), &data, n * k).unwrap();
+            assert!(dense.iter().all(|v| v.is_finite()), "{dtype:?}");
+            let w = StoredMatrix::new(n, k, dtype, data).unwrap();
+            for m in [1usize, 3, 8, 17] {
+                let x: Vec<f32> = (0..m * k)
+                    .map(|i| ((i * 31 % 17) as f32 - 8.0) / 7.0)
+                    .collect();
+                let want = reference(&x, m, &dense, n, k);
+                let few = matmul_stored(&x, m, &w);
+                let tiled = super::super::matmul_tiled(&x, m, &w);
+                for (i, r) in want.iter().enumerate() {
+                    let tol = 1e-4 * (1.0 + r.abs());
+                    assert!(
+                        (few[i] - r).abs() <= tol,
+                        "{dtype:?} m={m}: {} vs {r}",
+                        few[i]
+                    );
+                    assert!(
+                        (tiled[i] - r).abs() <= tol,
+                        "{dtype:?} m={m} tiled: {} vs {r}",
+                        tiled[i]
+                    );
+                }
+            }
+        }
     }
 }

@@ -5,9 +5,11 @@
 //! the flex tensors' buffers (no copy in or out):
 //!
 //! - products with few rows (decode, output head) read the weights in the format the
-//!   file stored them (Q4_1, Q8_0, F16...), dequantising on the fly in registers: the
+//!   file stored them (Q4_1, Q8_0, F16, K-quants...), dequantising on the fly: the
 //!   memory read per token drops from 533 MB (f32) to ~100 MB for the embedded model,
 //!   with the exact dequantised values;
+//! - products with many rows (prefill) dequantise one tile of weight rows at a time
+//!   into the GEMM, so no f32 copy of the weights is ever held;
 //! - RoPE, the KV-cache write and grouped-query attention in one pass, without
 //!   materialising repeated key/value heads or transposed copies;
 //! - the SwiGLU gate.
@@ -19,6 +21,7 @@ mod attention;
 mod matvec;
 mod simd;
 mod swiglu;
+mod tiled;
 
 use std::any::{Any, TypeId};
 
@@ -29,6 +32,7 @@ use burn_flex::{Flex, FlexTensor};
 pub(crate) use attention::{attention, rope_rows, write_cache, AttentionShape};
 pub(crate) use matvec::matmul_stored;
 pub(crate) use swiglu::swiglu;
+pub(crate) use tiled::matmul_tiled;
 
 /// Whether `B` is burn's flex CPU backend (the only backend these kernels serve).
 pub(crate) fn is_flex<B: Backend>() -> bool {
