@@ -23,7 +23,8 @@ pub struct HostTensor {
 
 /// Element formats a weight matrix can be kept in, so that the CPU reads it as stored
 /// (few-row products, and prefill tiles dequantised one at a time) instead of holding
-/// an f32 copy.
+/// an f32 copy. It is [`GgmlType`] without `Other`: the kernels match on it
+/// exhaustively, and a matrix of an unreadable type cannot be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StoredType {
     /// 32-bit floats.
@@ -126,11 +127,12 @@ impl StoredType {
                 }
             }
             _ => {
-                let f = dequant::block_fn(self.ggml());
+                // Every block type has a block function (`dequant::block_fn`).
+                let Some(f) = dequant::block_fn(self.ggml()) else {
+                    return;
+                };
                 for (o, b) in out.chunks_exact_mut(per).zip(bytes.chunks_exact(size)) {
-                    if let Some(f) = f {
-                        f(b, o);
-                    }
+                    f(b, o);
                 }
             }
         }

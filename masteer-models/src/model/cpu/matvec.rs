@@ -100,10 +100,9 @@ fn row_portable(dtype: StoredType, row: &[u8], x: &[f32], m: usize, k: usize, ou
     let mut acc = vec![0f32; m];
     let mut buf = [0f32; BLOCK];
     let (per, bytes) = dtype.block();
-    let step = if per == 1 { BLOCK } else { per.min(BLOCK) };
     let mut start = 0;
     while start < k {
-        let len = step.min(k - start);
+        let len = BLOCK.min(k - start);
         let b0 = start / per * bytes;
         let b1 = (start + len).div_ceil(per) * bytes;
         dtype.dequant_into(&row[b0..b1], &mut buf[..len]);
