@@ -107,6 +107,22 @@ fn benches(c: &mut Criterion) {
     g.bench_function("batch_16_x_16_tokens", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| decode_time(&lm, 16, 16, None)).sum())
     });
+    // The same with 8-bit inputs (`Kernels::FusedInt8`, llama.cpp's arithmetic).
+    let int8 = LoadedModel {
+        model: lm
+            .model
+            .clone()
+            .with_kernels(masteer_models::Kernels::FusedInt8),
+        ..lm.clone()
+    };
+    g.throughput(Throughput::Elements(64));
+    g.bench_function("64_tokens_unsteered_int8", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| decode_time(&int8, 1, 64, None)).sum())
+    });
+    g.throughput(Throughput::Elements(16 * 16));
+    g.bench_function("batch_16_x_16_tokens_int8", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| decode_time(&int8, 16, 16, None)).sum())
+    });
     g.finish();
 
     let mut g = c.benchmark_group("capture");

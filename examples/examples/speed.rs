@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release -p masteer-examples --example speed
 //! cargo run --release -p masteer-examples --example speed -- --model ~/.cache/masteer/SmolLM2-135M-Instruct.Q4_K_M.gguf
+//! cargo run --release -p masteer-examples --example speed -- --kernels int8
 //! ```
 
 use std::time::Instant;
@@ -28,6 +29,10 @@ struct Args {
     /// Q4_K_M file `benches/peer/llama_cpp_peer.py` writes, to compare side by side).
     #[arg(long)]
     model: Option<std::path::PathBuf>,
+    /// `exact` (the default kernels: exact dequantised products) or `int8` (decode
+    /// products with 8-bit inputs, as llama.cpp; `Kernels::FusedInt8`).
+    #[arg(long, default_value = "exact")]
+    kernels: String,
 }
 
 fn tokens(n: usize, seed: u32) -> Vec<u32> {
@@ -42,7 +47,14 @@ fn main() -> anyhow::Result<()> {
         Some(path) => LoadedModel::load(path, &default_device())?,
         None => LoadedModel::load_default(&default_device())?,
     };
-    let m = &lm.model;
+    let kernels = match args.kernels.as_str() {
+        "exact" => lm.model.kernels(),
+        "int8" => masteer_models::Kernels::FusedInt8,
+        other => anyhow::bail!("--kernels {other}: use exact or int8"),
+    };
+    let model = lm.model.clone().with_kernels(kernels);
+    println!("kernels: {:?}", model.kernels());
+    let m = &model;
     let best =
         |f: &mut dyn FnMut() -> f64| (0..args.reps).map(|_| f()).fold(f64::INFINITY, f64::min);
     let on = |name: &str| name.contains(args.only.as_str());

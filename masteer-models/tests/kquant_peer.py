@@ -8,6 +8,11 @@ kquant_peer.py files SOURCE.gguf OUT_DIR '[token ids]'
     file (llama.cpp's precise path; its quantised matmuls round the activations too).
     Prints JSON {type: {"path": ..., "last_logits": [...]}}.
 
+kquant_peer.py native OUT_DIR '[token ids]' SOURCE.gguf
+    For SOURCE and its Q4_K_M requantisation (in OUT_DIR), llama.cpp's own logits of the last token on that file as stored
+    (its quantised matmuls, which round the activations to 8 bits; F32 KV cache).
+    Prints JSON {file: [logits]}.
+
 kquant_peer.py blocks
     Random blocks of every supported ggml type (scales set to finite f16 values),
     dequantised by gguf-py. Prints JSON {type: {"bytes": hex, "values": [...]}}.
@@ -56,6 +61,32 @@ def files(src, out_dir, ids):
     json.dump(res, sys.stdout)
 
 
+def native(ids, paths):
+    import llama_cpp
+
+    llama_cpp.llama_backend_init()
+    res = {}
+    for path in paths:
+        llm = llama_cpp.Llama(
+            model_path=path, n_ctx=256, n_threads=2, logits_all=True, verbose=False,
+            type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32,
+        )
+        llm.eval(ids)
+        res[path] = [float(x) for x in llm.scores[len(ids) - 1]]
+        del llm
+    json.dump(res, sys.stdout)
+
+
+def quantized(src, out_dir, name):
+    """SOURCE requantised by llama.cpp to `name` (a KINDS key) in OUT_DIR."""
+    import llama_cpp
+
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, f"smollm2-{name}.gguf")
+    quantize(llama_cpp, src, path, KINDS[name])
+    return path
+
+
 # (ggml type name, block bytes, offsets of f16 scale fields)
 LAYOUTS = [
     ("Q4_0", 18, [0]),
@@ -95,6 +126,9 @@ def blocks():
 if __name__ == "__main__":
     if sys.argv[1] == "files":
         files(sys.argv[2], sys.argv[3], json.loads(sys.argv[4]))
+    elif sys.argv[1] == "native":
+        out_dir, ids, src = sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+        native(ids, [src, quantized(src, out_dir, "Q4_K_M")])
     elif sys.argv[1] == "blocks":
         blocks()
     else:

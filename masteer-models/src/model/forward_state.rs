@@ -17,6 +17,13 @@ pub enum Kernels {
     /// The fused CPU kernels (matrix-vector products read from the stored format,
     /// fused attention and SwiGLU); only on the CPU (`flex`) backend.
     Fused,
+    /// The fused CPU kernels, with the input of each few-row product (decode steps,
+    /// the output head) rounded to 8 bits per 32 values and multiplied in integers, as
+    /// llama.cpp multiplies quantised weights: faster decoding at llama.cpp's
+    /// precision instead of the exact dequantised product (prefill is unchanged).
+    /// Formats without an integer kernel (F16, F32, BF16, Q2_K, Q3_K, Q5_K, IQ4_NL)
+    /// keep the exact product.
+    FusedInt8,
     /// burn's operations, on any backend.
     Generic,
 }
@@ -35,14 +42,20 @@ impl Kernels {
     /// `self`, or [`Kernels::Generic`] where backend `B` cannot run the fused kernels.
     pub fn available_for<B: Backend>(self) -> Self {
         match self {
-            Kernels::Fused if Self::fused_available::<B>() => Kernels::Fused,
+            Kernels::Fused | Kernels::FusedInt8 if Self::fused_available::<B>() => self,
             _ => Kernels::Generic,
         }
     }
 
-    /// Whether these are the fused CPU kernels.
+    /// Whether backend `B` runs these kernels as asked (the fused ones fall back to
+    /// the generic ones off the CPU backend).
+    pub fn fused_on<B: Backend>(self) -> bool {
+        self.available_for::<B>() == self
+    }
+
+    /// Whether these are the fused CPU kernels (exact or with 8-bit inputs).
     pub fn fused(self) -> bool {
-        self == Kernels::Fused
+        matches!(self, Kernels::Fused | Kernels::FusedInt8)
     }
 
     /// Whether backend `B` runs the fused CPU kernels (and so keeps weights only in

@@ -77,8 +77,11 @@ impl<B: Backend> Linear<B> {
                 if kernels.fused() {
                     let xs = super::cpu::host_f32(x);
                     let xs = xs.storage::<f32>();
+                    let int8 = kernels == Kernels::FusedInt8;
                     let product = |w: &StoredMatrix| {
-                        if m <= SMALL_ROWS {
+                        if m <= SMALL_ROWS && int8 && super::cpu::int8_supports(w.dtype) {
+                            super::cpu::matmul_int8(xs, m, w)
+                        } else if m <= SMALL_ROWS {
                             super::cpu::matmul_stored(xs, m, w)
                         } else {
                             super::cpu::matmul_tiled(xs, m, w)

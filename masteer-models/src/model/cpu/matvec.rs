@@ -35,16 +35,21 @@ pub(crate) fn matmul_stored(x: &[f32], m: usize, w: &StoredMatrix) -> Vec<f32> {
         .enumerate()
         .for_each(|(task, out)| {
             let first = task * rows_per_task;
+            let count = out.len() / m;
+            if registers {
+                let rows = &w.data[first * row_bytes..(first + count) * row_bytes];
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: AVX2/FMA/F16C presence was checked by `has_avx2`; `rows`
+                // holds `count` whole rows of `dtype` and `out` `count · m` values.
+                unsafe {
+                    x86::rows(w.dtype, rows, row_bytes, x, m, k, out)
+                };
+                return;
+            }
             let mut buf = Vec::new();
             for (r, out_row) in out.chunks_mut(m).enumerate() {
                 let row = &w.data[(first + r) * row_bytes..(first + r + 1) * row_bytes];
-                if registers {
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: AVX2/FMA/F16C presence was checked by `has_avx2`.
-                    unsafe {
-                        x86::row(w.dtype, row, x, m, k, out_row)
-                    };
-                } else if blockwise {
+                if blockwise {
                     row_portable(w.dtype, row, x, m, k, out_row);
                 } else {
                     row_dequantised(w.dtype, row, x, k, out_row, &mut buf, avx2);
@@ -451,76 +456,146 @@ mod x86 {
         }
     }
 
+    /// The f16 at `p`, converted by F16C inside the kernel (exact, as `half`'s
+    /// conversion, which costs a call and a run-time feature check per value).
     #[inline(always)]
     fn half_at(p: *const u8) -> f32 {
-        // SAFETY: callers pass a pointer to two readable bytes.
-        let bits = unsafe { std::ptr::read_unaligned(p as *const u16) };
-        half::f16::from_bits(bits).to_f32()
+        // SAFETY: callers pass a pointer to two readable bytes; the kernels that
+        // inline this run with F16C enabled.
+        unsafe {
+            let bits = std::ptr::read_unaligned(p as *const u16);
+            _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+        }
     }
 
-    /// `out[g0 + i] = row · x[g0 + i]` for `G` input rows.
+    /// `out[r·m + g0 + i] = W[r] · x[g0 + i]` for `R` consecutive rows of `W` (at
+    /// `rows`, `row_bytes` apart) and `G` input rows. Each (weight row, input row)
+    /// pair has its own accumulator fed in the same order whatever `R` and `G` are, so
+    /// the tiling changes no result; several weight rows give a single input row
+    /// independent chains of FMAs (one row alone waits on its chain's latency).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn group<D: Decode, const G: usize>(
-        row: &[u8],
+    unsafe fn tile<D: Decode, const R: usize, const G: usize>(
+        rows: &[u8],
+        row_bytes: usize,
         x: &[f32],
-        g0: usize,
-        k: usize,
+        (g0, m, k): (usize, usize, usize),
         out: &mut [f32],
     ) {
         let nb = k / D::VALUES;
-        let mut acc = [_mm256_setzero_ps(); G];
-        for b in 0..nb * (D::VALUES / BLOCK) {
+        let mut acc = [[_mm256_setzero_ps(); G]; R];
+        let runs = nb * (D::VALUES / BLOCK);
+        let (ahead, ahead_lines) = super::simd::prefetch_span(rows, R * row_bytes);
+        let lines_per_run = ahead_lines.div_ceil(runs.max(1));
+        for b in 0..runs {
+            for l in b * lines_per_run..((b + 1) * lines_per_run).min(ahead_lines) {
+                // SAFETY: a prefetch has no effect on memory; the address is inside `rows`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.add(64 * l) as *const i8) };
+            }
             let (blk, sub) = (b / (D::VALUES / BLOCK), b % (D::VALUES / BLOCK));
-            // SAFETY: block `blk` lies inside `row` (nb blocks of D::BYTES bytes) and
-            // each input row has k values, of which b·32..b·32+32 are read.
-            unsafe {
-                let w = D::decode(row.as_ptr().add(blk * D::BYTES), sub);
-                for (i, a) in acc.iter_mut().enumerate() {
-                    let xp = x.as_ptr().add((g0 + i) * k + b * BLOCK);
-                    *a = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xp), *a);
-                    *a = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xp.add(8)), *a);
-                    *a = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xp.add(16)), *a);
-                    *a = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xp.add(24)), *a);
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                // SAFETY: block `blk` lies inside weight row `r` (nb blocks of D::BYTES
+                // bytes) and each input row has k values, of which b·32..b·32+32 are
+                // read.
+                unsafe {
+                    let w = D::decode(rows.as_ptr().add(r * row_bytes + blk * D::BYTES), sub);
+                    for (i, a) in acc_r.iter_mut().enumerate() {
+                        let xp = x.as_ptr().add((g0 + i) * k + b * BLOCK);
+                        *a = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(xp), *a);
+                        *a = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(xp.add(8)), *a);
+                        *a = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(xp.add(16)), *a);
+                        *a = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(xp.add(24)), *a);
+                    }
                 }
             }
         }
-        for (i, a) in acc.iter().enumerate() {
-            out[g0 + i] = hsum(*a);
+        for (r, acc_r) in acc.iter().enumerate() {
+            for (i, a) in acc_r.iter().enumerate() {
+                out[r * m + g0 + i] = hsum(*a);
+            }
         }
     }
 
+    /// `R` weight rows against all `m` input rows, in groups of at most eight.
+    #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn row_typed<D: Decode>(row: &[u8], x: &[f32], m: usize, k: usize, out: &mut [f32]) {
+    unsafe fn rows_against_all<D: Decode, const R: usize>(
+        rows: &[u8],
+        row_bytes: usize,
+        x: &[f32],
+        (m, k): (usize, usize),
+        out: &mut [f32],
+    ) {
         let mut g0 = 0;
-        // SAFETY: forwarded from `row`'s contract.
+        // SAFETY: forwarded from `rows_typed`'s contract.
         unsafe {
             while m - g0 >= 8 {
-                group::<D, 8>(row, x, g0, k, out);
+                tile::<D, R, 8>(rows, row_bytes, x, (g0, m, k), out);
                 g0 += 8;
             }
             if m - g0 >= 4 {
-                group::<D, 4>(row, x, g0, k, out);
+                tile::<D, R, 4>(rows, row_bytes, x, (g0, m, k), out);
                 g0 += 4;
             }
             match m - g0 {
-                3 => group::<D, 3>(row, x, g0, k, out),
-                2 => group::<D, 2>(row, x, g0, k, out),
-                1 => group::<D, 1>(row, x, g0, k, out),
+                3 => tile::<D, R, 3>(rows, row_bytes, x, (g0, m, k), out),
+                2 => tile::<D, R, 2>(rows, row_bytes, x, (g0, m, k), out),
+                1 => tile::<D, R, 1>(rows, row_bytes, x, (g0, m, k), out),
                 _ => {}
             }
         }
     }
 
-    /// One row of `W` against all `m` input rows.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn rows_typed<D: Decode>(
+        rows: &[u8],
+        row_bytes: usize,
+        x: &[f32],
+        m: usize,
+        k: usize,
+        out: &mut [f32],
+    ) {
+        let n = rows.len() / row_bytes;
+        let mut r0 = 0;
+        // SAFETY: forwarded from `rows`'s contract; each call gets whole rows.
+        unsafe {
+            // One or two input rows: four weight rows at a time (4 or 8 accumulators).
+            if m <= 2 {
+                while n - r0 >= 4 {
+                    rows_against_all::<D, 4>(
+                        &rows[r0 * row_bytes..],
+                        row_bytes,
+                        x,
+                        (m, k),
+                        &mut out[r0 * m..],
+                    );
+                    r0 += 4;
+                }
+            }
+            while r0 < n {
+                rows_against_all::<D, 1>(
+                    &rows[r0 * row_bytes..],
+                    row_bytes,
+                    x,
+                    (m, k),
+                    &mut out[r0 * m..],
+                );
+                r0 += 1;
+            }
+        }
+    }
+
+    /// Consecutive rows of `W` (`rows`, each `row_bytes` long) against all `m` input
+    /// rows; `out` holds `m` values per weight row.
     ///
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C; `row` holds `k / 32` blocks of
-    /// `dtype`; `x` holds `m · k` values; `k % 32 == 0`.
+    /// The CPU must support AVX2, FMA and F16C; each row holds `k / 32` blocks of
+    /// `dtype`; `x` holds `m · k` values; `k % 32 == 0`; `out` holds `m` values per row.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn row(
+    pub(super) unsafe fn rows(
         dtype: StoredType,
-        row: &[u8],
+        rows: &[u8],
+        row_bytes: usize,
         x: &[f32],
         m: usize,
         k: usize,
@@ -529,16 +604,16 @@ mod x86 {
         // SAFETY: forwarded from the caller's contract.
         unsafe {
             match dtype {
-                StoredType::Q4_1 => row_typed::<Q41>(row, x, m, k, out),
-                StoredType::Q4_0 => row_typed::<Q40>(row, x, m, k, out),
-                StoredType::Q8_0 => row_typed::<Q80>(row, x, m, k, out),
-                StoredType::F16 => row_typed::<F16>(row, x, m, k, out),
-                StoredType::BF16 => row_typed::<Bf16>(row, x, m, k, out),
-                StoredType::F32 => row_typed::<F32>(row, x, m, k, out),
-                StoredType::Q5_0 => row_typed::<Q50>(row, x, m, k, out),
-                StoredType::Q5_1 => row_typed::<Q51>(row, x, m, k, out),
-                StoredType::Q4K => row_typed::<Q4K>(row, x, m, k, out),
-                StoredType::Q6K => row_typed::<Q6K>(row, x, m, k, out),
+                StoredType::Q4_1 => rows_typed::<Q41>(rows, row_bytes, x, m, k, out),
+                StoredType::Q4_0 => rows_typed::<Q40>(rows, row_bytes, x, m, k, out),
+                StoredType::Q8_0 => rows_typed::<Q80>(rows, row_bytes, x, m, k, out),
+                StoredType::F16 => rows_typed::<F16>(rows, row_bytes, x, m, k, out),
+                StoredType::BF16 => rows_typed::<Bf16>(rows, row_bytes, x, m, k, out),
+                StoredType::F32 => rows_typed::<F32>(rows, row_bytes, x, m, k, out),
+                StoredType::Q5_0 => rows_typed::<Q50>(rows, row_bytes, x, m, k, out),
+                StoredType::Q5_1 => rows_typed::<Q51>(rows, row_bytes, x, m, k, out),
+                StoredType::Q4K => rows_typed::<Q4K>(rows, row_bytes, x, m, k, out),
+                StoredType::Q6K => rows_typed::<Q6K>(rows, row_bytes, x, m, k, out),
                 // Not reached: `matmul_stored` sends the other formats to
                 // `row_dequantised` (see `decodes`).
                 _ => out.iter_mut().for_each(|o| *o = f32::NAN),

@@ -7,7 +7,8 @@
 //! - products with few rows (decode, output head) read the weights in the format the
 //!   file stored them (Q4_1, Q8_0, F16, K-quants...), dequantising on the fly: the
 //!   memory read per token drops from 533 MB (f32) to ~100 MB for the embedded model,
-//!   with the exact dequantised values;
+//!   with the exact dequantised values; or, with [`crate::Kernels::FusedInt8`], with
+//!   the input rounded to 8 bits and integer products, as llama.cpp computes them;
 //! - products with many rows (prefill) dequantise one tile of weight rows at a time
 //!   into the GEMM, so no f32 copy of the weights is ever held;
 //! - RoPE, the KV-cache write and grouped-query attention in one pass, without
@@ -18,6 +19,7 @@
 //! summation order differs); tests compare the two paths on the real model.
 
 mod attention;
+mod int8;
 mod matvec;
 mod simd;
 mod swiglu;
@@ -30,6 +32,7 @@ use burn::tensor::{Tensor, TensorData, TensorPrimitive};
 use burn_flex::{Flex, FlexTensor};
 
 pub(crate) use attention::{attention, rope_rows, write_cache, AttentionShape};
+pub(crate) use int8::{matmul_int8, supports as int8_supports};
 pub(crate) use matvec::matmul_stored;
 pub(crate) use swiglu::swiglu;
 pub(crate) use tiled::matmul_tiled;

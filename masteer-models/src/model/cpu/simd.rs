@@ -22,6 +22,19 @@ pub(crate) fn has_avx2() -> bool {
     })
 }
 
+/// Where the tile after the first `tile_bytes` of `rows` starts, and how many cache
+/// lines of it lie inside `rows`: the few-row kernels fetch the next tile of weights
+/// while they compute on this one (a task's rows are too few kilobytes for the
+/// hardware prefetcher to ramp up alone: decoding ran 59 → 75-79 tok/s with it).
+#[inline(always)]
+pub(crate) fn prefetch_span(rows: &[u8], tile_bytes: usize) -> (*const u8, usize) {
+    let rest = rows.len().saturating_sub(tile_bytes);
+    (
+        rows.as_ptr().wrapping_add(tile_bytes),
+        rest.min(tile_bytes).div_ceil(64),
+    )
+}
+
 /// Dot product of two equal-length slices (portable; vectorised with 8 partial sums).
 #[inline]
 pub(crate) fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
