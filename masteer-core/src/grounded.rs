@@ -668,6 +668,22 @@ struct Splits<'a> {
     test: (Vec<&'a SteerSample>, Vec<&'a SteerSample>),
 }
 
+/// The items a repair with these sizes and seed fits and selects on (its train and
+/// validation splits, per side: trigger items, then control items), never its test
+/// items: for diagnostics that must not look at the report's test split (e.g. the
+/// `gate_ceiling` example's cross-fitting).
+pub fn fitting_items(
+    samples: &[SteerSample],
+    sizes: SplitSizes,
+    seed: u64,
+) -> Result<(Vec<&SteerSample>, Vec<&SteerSample>)> {
+    let s = split(samples, sizes, seed)?;
+    Ok((
+        s.train.0.into_iter().chain(s.val.0).collect(),
+        s.train.1.into_iter().chain(s.val.1).collect(),
+    ))
+}
+
 fn split(samples: &[SteerSample], sizes: SplitSizes, seed: u64) -> Result<Splits<'_>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut side = |want: bool| -> Result<_> {
