@@ -42,21 +42,38 @@ fn python_has(module: &str) -> bool {
     ok
 }
 
+/// The peer's standard output for `args`; its failure fails the test.
+fn run_peer(args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let out = Command::new("python3")
+        .arg(PEER)
+        .args(args)
+        .output()
+        .expect("run the peer");
+    assert!(
+        out.status.success(),
+        "peer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The embedded model's path and the prompt every file is compared on, as token ids.
+fn source_and_prompt() -> (std::path::PathBuf, Vec<u32>) {
+    let src = masteer_models::embedded::resolve(None).expect("the embedded model");
+    let base: LoadedModel<Cpu> = LoadedModel::load(&src, &Default::default()).expect("load");
+    let ids = base
+        .encode_chat(&[ChatMessage::user("What is the tallest mountain on Earth?")])
+        .unwrap();
+    (src, ids)
+}
+
 #[test]
 fn every_block_type_dequantises_as_gguf_py_does() {
     if !python_has("gguf") {
         return;
     }
-    let out = Command::new("python3")
-        .args([PEER, "blocks"])
-        .output()
-        .expect("run the peer");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let res: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run_peer(&["blocks".as_ref()]);
+    let res: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&out).unwrap();
     assert_eq!(res.len(), 11);
     for (name, r) in &res {
         let hex = r["bytes"].as_str().unwrap();
@@ -99,30 +116,21 @@ fn every_block_type_dequantises_as_gguf_py_does() {
 
 #[test]
 fn k_quant_files_match_llama_cpp() {
-    let src = masteer_models::embedded::resolve(None).expect("the embedded model");
+    let (src, ids) = source_and_prompt();
     if !python_has("llama_cpp") {
         return;
     }
     let device = Default::default();
-    let base: LoadedModel<Cpu> = LoadedModel::load(&src, &device).expect("load");
-    let ids = base
-        .encode_chat(&[ChatMessage::user("What is the tallest mountain on Earth?")])
-        .unwrap();
     let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kquants");
-    let peer = Command::new("python3")
-        .args([PEER, "files"])
-        .arg(&src)
-        .arg(&out_dir)
-        .arg(serde_json::to_string(&ids).unwrap())
-        .output()
-        .expect("run the peer");
-    assert!(
-        peer.status.success(),
-        "peer failed: {}",
-        String::from_utf8_lossy(&peer.stderr)
-    );
+    let ids_json = serde_json::to_string(&ids).unwrap();
+    let peer = run_peer(&[
+        "files".as_ref(),
+        src.as_ref(),
+        out_dir.as_ref(),
+        ids_json.as_ref(),
+    ]);
     let res: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(&peer.stdout).expect("peer JSON");
+        serde_json::from_slice(&peer).expect("peer JSON");
     assert_eq!(res.len(), 5);
     let mut seen_types = BTreeMap::new();
     for (name, r) in &res {
@@ -144,23 +152,7 @@ fn k_quant_files_match_llama_cpp() {
         .remove(0);
         // The same position through a decode step: the few-row kernel reads every
         // matrix as stored (the prefill above dequantises tiles into the GEMM).
-        let (mut session, _) = Session::prefill(
-            &lm.model,
-            vec![SeqInput::prompt(ids[..n - 1].to_vec())],
-            1,
-            &mut Hooks::none(),
-        )
-        .unwrap();
-        let hidden = session
-            .step(&lm.model, &ids[n - 1..], &mut Hooks::none())
-            .unwrap();
-        let width = lm.model.config().hidden_size;
-        let stepped: Vec<f32> = lm
-            .model
-            .logits(hidden.reshape([1, width]))
-            .into_data()
-            .to_vec()
-            .unwrap();
+        let stepped = decode_step_logits(&lm, &ids, masteer_models::Kernels::Fused);
         let want: Vec<f32> = r["last_logits"]
             .as_array()
             .unwrap()
@@ -254,29 +246,20 @@ fn distance(a: &[f32], b: &[f32]) -> (f32, f64) {
 
 #[test]
 fn int8_kernels_follow_llama_cpp_on_its_quantised_files() {
-    let src = masteer_models::embedded::resolve(None).expect("the embedded model");
+    let (src, ids) = source_and_prompt();
     if !python_has("llama_cpp") {
         return;
     }
     let device = Default::default();
-    let base: LoadedModel<Cpu> = LoadedModel::load(&src, &device).expect("load");
-    let ids = base
-        .encode_chat(&[ChatMessage::user("What is the tallest mountain on Earth?")])
-        .unwrap();
     let out_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kquants");
-    let peer = Command::new("python3")
-        .args([PEER, "native"])
-        .arg(&out_dir)
-        .arg(serde_json::to_string(&ids).unwrap())
-        .arg(&src)
-        .output()
-        .expect("run the peer");
-    assert!(
-        peer.status.success(),
-        "peer failed: {}",
-        String::from_utf8_lossy(&peer.stderr)
-    );
-    let res: BTreeMap<String, Vec<f32>> = serde_json::from_slice(&peer.stdout).expect("peer JSON");
+    let ids_json = serde_json::to_string(&ids).unwrap();
+    let peer = run_peer(&[
+        "native".as_ref(),
+        out_dir.as_ref(),
+        ids_json.as_ref(),
+        src.as_ref(),
+    ]);
+    let res: BTreeMap<String, Vec<f32>> = serde_json::from_slice(&peer).expect("peer JSON");
     assert_eq!(res.len(), 2);
     for (path, want) in &res {
         let lm: LoadedModel<Cpu> = LoadedModel::load(path, &device).expect("load");

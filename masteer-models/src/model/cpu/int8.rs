@@ -387,7 +387,7 @@ mod portable {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::super::simd::avx2::hsum;
+    use super::super::simd::avx2::{hsum, q4k_values, q6k_values};
     use super::super::simd::prefetch_span;
     use super::{QuantizedRows, RUN};
     use crate::gguf::dequant::scale_min_k4;
@@ -597,14 +597,8 @@ mod x86 {
                 let (d, dmin) = halves(p);
                 let a = d * sc as f32;
                 let c = -(dmin * mn as f32);
-                let q = _mm256_loadu_si256(p.add(16 + 32 * (sub / 2)) as *const __m256i);
-                let q = if sub.is_multiple_of(2) {
-                    q
-                } else {
-                    _mm256_srli_epi16::<4>(q)
-                };
                 Run {
-                    q: _mm256_and_si256(q, _mm256_set1_epi8(0x0f)),
+                    q: q4k_values(p, sub),
                     a: same(a),
                     c: [c, c],
                 }
@@ -621,21 +615,11 @@ mod x86 {
             // SAFETY: forwarded from the trait contract (210 readable bytes at `p`).
             unsafe {
                 let (n, quarter) = (sub / 4, sub % 4);
-                let ql = _mm256_loadu_si256(p.add(64 * n + 32 * (quarter % 2)) as *const __m256i);
-                let ql = if quarter < 2 {
-                    ql
-                } else {
-                    _mm256_srli_epi16::<4>(ql)
-                };
-                let ql = _mm256_and_si256(ql, _mm256_set1_epi8(0x0f));
-                let qh = _mm256_loadu_si256(p.add(128 + 32 * n) as *const __m256i);
-                let qh = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * quarter as i32));
-                let qh = _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(3)));
                 let d = half(p.add(208));
                 let sc = p.add(192 + 8 * n + 2 * quarter);
                 let (a0, a1) = (d * (*sc as i8) as f32, d * (*sc.add(1) as i8) as f32);
                 Run {
-                    q: _mm256_or_si256(ql, qh),
+                    q: q6k_values(p, sub),
                     a: _mm256_setr_ps(a0, a0, a0, a0, a1, a1, a1, a1),
                     c: [-32.0 * a0, -32.0 * a1],
                 }
@@ -849,26 +833,8 @@ mod tests {
     use super::*;
     use crate::gguf::dequant::dequantize;
 
-    /// Pseudo-random blocks of `dtype` whose f16 scales (at the given byte offsets) are
-    /// small finite values.
     fn random_blocks(dtype: StoredType, blocks: usize, scales: &[usize]) -> Vec<u8> {
-        let (_, size) = dtype.block();
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut out = Vec::with_capacity(blocks * size);
-        for b in 0..blocks {
-            let start = out.len();
-            for _ in 0..size {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                out.push((state >> 24) as u8);
-            }
-            for (i, &at) in scales.iter().enumerate() {
-                let v = half::f16::from_f32(0.01 * (1 + (b + i) % 5) as f32).to_le_bytes();
-                out[start + at..start + at + 2].copy_from_slice(&v);
-            }
-        }
-        out
+        super::super::random_blocks(dtype, blocks, scales, 0x2545_f491_4f6c_dd1du64)
     }
 
     fn formats() -> Vec<(StoredType, Vec<usize>)> {

@@ -123,7 +123,7 @@ fn row_portable(dtype: StoredType, row: &[u8], x: &[f32], m: usize, k: usize, ou
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::super::simd::avx2::hsum;
+    use super::super::simd::avx2::{hsum, q4k_values, q6k_values};
     use super::BLOCK;
     use crate::gguf::dequant::scale_min_k4;
     use crate::weights::StoredType;
@@ -378,13 +378,7 @@ mod x86 {
                 let (sc, mn) = scale_min_k4(sub, scales);
                 let d = _mm256_set1_ps(half_at(p) * sc as f32);
                 let m = _mm256_set1_ps(half_at(p.add(2)) * mn as f32);
-                let q = _mm256_loadu_si256(p.add(16 + 32 * (sub / 2)) as *const __m256i);
-                let q = if sub.is_multiple_of(2) {
-                    q
-                } else {
-                    _mm256_srli_epi16::<4>(q)
-                };
-                let q = _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
+                let q = q4k_values(p, sub);
                 let lo = _mm256_castsi256_si128(q);
                 let hi = _mm256_extracti128_si256::<1>(q);
                 [
@@ -423,17 +417,7 @@ mod x86 {
             // SAFETY: forwarded from the trait contract (210 readable bytes at `p`).
             unsafe {
                 let (n, quarter) = (sub / 4, sub % 4);
-                let ql = _mm256_loadu_si256(p.add(64 * n + 32 * (quarter % 2)) as *const __m256i);
-                let ql = if quarter < 2 {
-                    ql
-                } else {
-                    _mm256_srli_epi16::<4>(ql)
-                };
-                let ql = _mm256_and_si256(ql, _mm256_set1_epi8(0x0f));
-                let qh = _mm256_loadu_si256(p.add(128 + 32 * n) as *const __m256i);
-                let qh = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * quarter as i32));
-                let qh = _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(3)));
-                let q = _mm256_sub_epi8(_mm256_or_si256(ql, qh), _mm256_set1_epi8(32));
+                let q = _mm256_sub_epi8(q6k_values(p, sub), _mm256_set1_epi8(32));
                 let d = half_at(p.add(208));
                 let sc = p.add(192 + 8 * n + 2 * quarter);
                 let da = _mm256_set1_ps(d * (*sc as i8) as f32);
@@ -739,26 +723,8 @@ mod tests {
         check(StoredType::Q4_0, q40, &dq40, n, k);
     }
 
-    /// Pseudo-random blocks of `dtype` whose f16 scales are set to small finite values
-    /// (any other bit pattern is a valid block).
     fn random_blocks(dtype: StoredType, blocks: usize, scales: &[usize]) -> Vec<u8> {
-        let (_, size) = dtype.block();
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut out = Vec::with_capacity(blocks * size);
-        for b in 0..blocks {
-            let start = out.len();
-            for _ in 0..size {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                out.push((state >> 24) as u8);
-            }
-            for (i, &at) in scales.iter().enumerate() {
-                let v = f16::from_f32(0.01 * (1 + (b + i) % 5) as f32).to_le_bytes();
-                out[start + at..start + at + 2].copy_from_slice(&v);
-            }
-        }
-        out
+        super::super::random_blocks(dtype, blocks, scales, 0x9e37_79b9_7f4a_7c15u64)
     }
 
     #[test]

@@ -37,6 +37,35 @@ pub(crate) use matvec::matmul_stored;
 pub(crate) use swiglu::swiglu;
 pub(crate) use tiled::matmul_tiled;
 
+/// Pseudo-random blocks of `dtype` whose f16 scales (at the given byte offsets within a
+/// block) are small finite values; any other bit pattern is a valid block. For the
+/// kernels' tests.
+#[cfg(test)]
+pub(crate) fn random_blocks(
+    dtype: crate::weights::StoredType,
+    blocks: usize,
+    scales: &[usize],
+    seed: u64,
+) -> Vec<u8> {
+    let (_, size) = dtype.block();
+    let mut state = seed;
+    let mut out = Vec::with_capacity(blocks * size);
+    for b in 0..blocks {
+        let start = out.len();
+        for _ in 0..size {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            out.push((state >> 24) as u8);
+        }
+        for (i, &at) in scales.iter().enumerate() {
+            let v = half::f16::from_f32(0.01 * (1 + (b + i) % 5) as f32).to_le_bytes();
+            out[start + at..start + at + 2].copy_from_slice(&v);
+        }
+    }
+    out
+}
+
 /// Whether `B` is burn's flex CPU backend (the only backend these kernels serve).
 pub(crate) fn is_flex<B: Backend>() -> bool {
     TypeId::of::<B>() == TypeId::of::<Flex>()

@@ -88,6 +88,50 @@ mod tests {
 pub(crate) mod avx2 {
     use std::arch::x86_64::*;
 
+    /// The 4-bit values `32·sub .. 32·sub + 32` of the Q4_K super-block at `p`, one
+    /// per byte (shared by the f32 and the 8-bit kernels).
+    ///
+    /// # Safety
+    /// `p` points at a complete 144-byte block, `sub < 8`; AVX2 is present (the
+    /// callers' kernels enable it and inline this).
+    #[inline(always)]
+    pub(crate) unsafe fn q4k_values(p: *const u8, sub: usize) -> __m256i {
+        // SAFETY: forwarded from the contract.
+        unsafe {
+            let q = _mm256_loadu_si256(p.add(16 + 32 * (sub / 2)) as *const __m256i);
+            let q = if sub.is_multiple_of(2) {
+                q
+            } else {
+                _mm256_srli_epi16::<4>(q)
+            };
+            _mm256_and_si256(q, _mm256_set1_epi8(0x0f))
+        }
+    }
+
+    /// The 6-bit values (0..64, before ggml's −32) `32·sub .. 32·sub + 32` of the Q6_K
+    /// super-block at `p`, one per byte.
+    ///
+    /// # Safety
+    /// `p` points at a complete 210-byte block, `sub < 8`; AVX2 is present.
+    #[inline(always)]
+    pub(crate) unsafe fn q6k_values(p: *const u8, sub: usize) -> __m256i {
+        // SAFETY: forwarded from the contract.
+        unsafe {
+            let (n, quarter) = (sub / 4, sub % 4);
+            let ql = _mm256_loadu_si256(p.add(64 * n + 32 * (quarter % 2)) as *const __m256i);
+            let ql = if quarter < 2 {
+                ql
+            } else {
+                _mm256_srli_epi16::<4>(ql)
+            };
+            let ql = _mm256_and_si256(ql, _mm256_set1_epi8(0x0f));
+            let qh = _mm256_loadu_si256(p.add(128 + 32 * n) as *const __m256i);
+            let qh = _mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * quarter as i32));
+            let qh = _mm256_slli_epi16::<4>(_mm256_and_si256(qh, _mm256_set1_epi8(3)));
+            _mm256_or_si256(ql, qh)
+        }
+    }
+
     /// Horizontal sum of the 8 lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
