@@ -409,7 +409,7 @@ impl GroundedConfig {
             perplexity_chunks: default_perplexity_chunks(),
             perplexity_tokens: default_perplexity_tokens(),
             out_of_scope_budget: 0.1,
-            // The whole bundled set (190: 70 capitals, 80 everyday facts, 40 languages),
+            // The whole bundled set (190: 70 capitals, 80 everyday facts and arithmetic, 40 languages),
             // so one question is half a point and "within 1 point" can be read.
             simple_questions: 190,
             simple_qa_tokens: default_simple_qa_tokens(),
