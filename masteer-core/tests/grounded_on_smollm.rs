@@ -101,6 +101,20 @@ fn masteer_repair_routes_a_free_text_issue_to_the_grounded_path() {
     let given =
         masteer_core::eval::greedy_replies_given(lm, &refs, steering, &unsteered, 10, 6).unwrap();
     assert_eq!(given, all);
+    // Batched in order of length, the replies come back in the caller's order: each is
+    // the reply its prompt gets alone.
+    for (i, c) in refs.iter().enumerate().step_by(3) {
+        let alone = masteer_core::eval::greedy_replies(
+            lm,
+            &[*c],
+            masteer_core::eval::Steering::None,
+            10,
+            1,
+        )
+        .unwrap()
+        .0;
+        assert_eq!(alone[0], unsteered[i], "prompt {i}");
+    }
     assert!(
         all.1.iter().any(|s| *s),
         "the router steers none of the prompts"

@@ -175,7 +175,15 @@ impl<B: Backend> LoadedModel<B> {
             }
             Steering::Adaptive(decider) => hooks = hooks.with_decider(decider),
         }
-        let (gens, _) = self.generate_tokens(inputs, opts, &mut hooks, on_token)?;
+        // Only the tokens are kept: stopped sequences leave the batch.
+        let gens = generation::generate_replies(
+            &self.model,
+            inputs,
+            opts,
+            self.tokenizer.eos_ids(),
+            &mut hooks,
+            on_token,
+        )?;
         gens.into_iter()
             .map(|g| {
                 Ok(Reply {

@@ -162,3 +162,61 @@ fn cancel_and_limits() {
         .unwrap();
     assert!(matches!(&ev[..], [BatchEvent::Finished { .. }]));
 }
+
+#[test]
+fn replies_drop_stopped_sequences_and_keep_every_token() {
+    // `generate_chat` lets stopped sequences leave the batch; each reply must be the one
+    // the whole batch gives when every sequence stays to the end (`generate_tokens`).
+    let lm = model();
+    let texts = [
+        "What is the capital of France? Answer with one word.",
+        "Tell me a long story about a dragon who loved the sea.",
+        "Say only: yes.",
+        "Explain in detail how a bicycle works.",
+        "What is 3 + 4? Reply with the number only.",
+        "Write a poem about winter mornings.",
+    ];
+    let convs: Vec<Vec<ChatMessage>> = texts.iter().map(|t| vec![ChatMessage::user(*t)]).collect();
+    let plans: Vec<Option<InterventionPlan>> = (0..texts.len())
+        .map(|i| (i % 3 == 1).then(|| plan(i as u32)))
+        .collect();
+    let opts = GenerateOptions::greedy(24);
+    let replies = lm
+        .generate_chat(
+            &convs,
+            masteer_models::Steering::PerSequence(plans.clone()),
+            &opts,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    let inputs: Vec<SeqInput> = convs
+        .iter()
+        .zip(&plans)
+        .map(|(c, p)| SeqInput::prompt(lm.encode_chat(c).unwrap()).with_plan(p.clone()))
+        .collect();
+    let (whole, _) = lm
+        .generate_tokens(inputs.clone(), &opts, &mut Hooks::none(), &mut |_, _| {})
+        .unwrap();
+    let lens: Vec<usize> = whole.iter().map(|g| g.tokens.len()).collect();
+    assert!(
+        lens.iter().any(|&n| n < 24) && lens.contains(&24),
+        "the batch must have sequences that stop early and ones that run on: {lens:?}"
+    );
+    for (i, (r, w)) in replies.iter().zip(&whole).enumerate() {
+        assert_eq!(r.generation, *w, "sequence {i}");
+    }
+    // Captures need every row to the end: refused, not misaligned.
+    let mut hooks = Hooks::capture(masteer_models::CaptureSpec::new(
+        vec![masteer_models::HookPoint::resid_post(3)],
+        Positions::All,
+    ));
+    let err = masteer_models::generation::generate_replies(
+        &lm.model,
+        inputs,
+        &opts,
+        lm.tokenizer.eos_ids(),
+        &mut hooks,
+        &mut |_, _| {},
+    );
+    assert!(err.is_err());
+}

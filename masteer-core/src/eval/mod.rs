@@ -62,7 +62,9 @@ pub fn logits_at<B: Backend>(
 
 /// Greedy replies (at most `max_tokens`) to conversations under a steering, in batches
 /// of `batch`, with whether each sequence was steered: the one place evaluation
-/// generates, through [`LoadedModel::generate_chat`].
+/// generates, through [`LoadedModel::generate_chat`]. Conversations are batched in
+/// order of their token count (less left padding to compute); each sequence's reply
+/// does not depend on its batch neighbours, so the order changes no reply.
 pub fn greedy_replies<B: Backend>(
     lm: &LoadedModel<B>,
     conversations: &[&[masteer_models::ChatMessage]],
@@ -72,40 +74,68 @@ pub fn greedy_replies<B: Backend>(
 ) -> Result<(Vec<String>, Vec<bool>)> {
     use masteer_models::{GenerateOptions, Steering as ModelSteering};
     let opts = GenerateOptions::greedy(max_tokens);
-    let (mut texts, mut steered) = (Vec::new(), Vec::new());
-    for chunk in conversations.chunks(batch.max(1)) {
+    let n = conversations.len();
+    let (mut texts, mut steered) = (vec![String::new(); n], vec![false; n]);
+    let lengths = conversations
+        .iter()
+        .map(|c| Ok(lm.encode_chat(c)?.len()))
+        .collect::<Result<Vec<_>>>()?;
+    for chunk in length_order(&lengths).chunks(batch.max(1)) {
         let conv: Vec<Vec<masteer_models::ChatMessage>> =
-            chunk.iter().map(|c| c.to_vec()).collect();
-        match (steering.fixed_plan(), steering.decider()?) {
-            (Some(plan), _) => {
-                let plans = vec![Some(plan.clone()); conv.len()];
-                let r = lm.generate_chat(
-                    &conv,
-                    ModelSteering::PerSequence(plans),
-                    &opts,
-                    &mut |_, _| {},
-                )?;
-                texts.extend(r.into_iter().map(|r| r.text));
-                steered.extend(std::iter::repeat_n(true, conv.len()));
-            }
-            (None, Some(mut decider)) => {
-                let r = lm.generate_chat(
-                    &conv,
-                    ModelSteering::Adaptive(&mut decider),
-                    &opts,
-                    &mut |_, _| {},
-                )?;
-                texts.extend(r.into_iter().map(|r| r.text));
-                steered.extend(decider.into_decisions().iter().map(|d| d.steers()));
-            }
-            (None, None) => {
-                let r = lm.generate_chat(&conv, ModelSteering::None, &opts, &mut |_, _| {})?;
-                texts.extend(r.into_iter().map(|r| r.text));
-                steered.extend(std::iter::repeat_n(false, conv.len()));
-            }
+            chunk.iter().map(|&i| conversations[i].to_vec()).collect();
+        let (replies, flags): (Vec<_>, Vec<bool>) =
+            match (steering.fixed_plan(), steering.decider()?) {
+                (Some(plan), _) => {
+                    let plans = vec![Some(plan.clone()); conv.len()];
+                    let r = lm.generate_chat(
+                        &conv,
+                        ModelSteering::PerSequence(plans),
+                        &opts,
+                        &mut |_, _| {},
+                    )?;
+                    (r, vec![true; conv.len()])
+                }
+                (None, Some(mut decider)) => {
+                    let r = lm.generate_chat(
+                        &conv,
+                        ModelSteering::Adaptive(&mut decider),
+                        &opts,
+                        &mut |_, _| {},
+                    )?;
+                    let flags = decider
+                        .into_decisions()
+                        .iter()
+                        .map(|d| d.steers())
+                        .collect();
+                    (r, flags)
+                }
+                (None, None) => {
+                    let r = lm.generate_chat(&conv, ModelSteering::None, &opts, &mut |_, _| {})?;
+                    (r, vec![false; conv.len()])
+                }
+            };
+        if replies.len() != chunk.len() || flags.len() != chunk.len() {
+            return Err(crate::error::CoreError::InvalidInput(format!(
+                "{} replies and {} decisions for a batch of {}",
+                replies.len(),
+                flags.len(),
+                chunk.len()
+            )));
+        }
+        for ((&i, r), f) in chunk.iter().zip(replies).zip(flags) {
+            texts[i] = r.text;
+            steered[i] = f;
         }
     }
     Ok((texts, steered))
+}
+
+/// Indices of items ordered by their length (ties keep their order), so that batches
+/// of neighbours in this order hold prompts of similar length.
+fn length_order(lengths: &[usize]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|&i| lengths[i]);
+    order
 }
 
 /// Whether `steering` acts on each conversation: every one for a fixed plan, none
@@ -121,22 +151,27 @@ pub fn steers<B: Backend>(
         Steering::Fixed(_) => return Ok(vec![true; conversations.len()]),
         Steering::Routed { .. } => {}
     }
-    let mut out = Vec::with_capacity(conversations.len());
-    for chunk in conversations.chunks(batch.max(1)) {
-        let inputs = chunk
+    let encoded = conversations
+        .iter()
+        .map(|c| lm.encode_chat(c))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
+    let mut out = vec![false; conversations.len()];
+    // Batched by length, as in `greedy_replies` (a decision does not depend on the
+    // batch).
+    for chunk in length_order(&lengths).chunks(batch.max(1)) {
+        let inputs: Vec<SeqInput> = chunk
             .iter()
-            .map(|c| Ok(SeqInput::prompt(lm.encode_chat(c)?)))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|&i| SeqInput::prompt(encoded[i].clone()))
+            .collect();
         let positions: Vec<Vec<usize>> = inputs
             .iter()
             .map(|i| vec![i.tokens.len().saturating_sub(1)])
             .collect();
         let (_, decisions) = logits_at(lm, inputs, &positions, steering)?;
-        out.extend(
-            decisions
-                .iter()
-                .map(|d| d.as_ref().is_some_and(|d| d.steers())),
-        );
+        for (&i, d) in chunk.iter().zip(&decisions) {
+            out[i] = d.as_ref().is_some_and(|d| d.steers());
+        }
     }
     Ok(out)
 }

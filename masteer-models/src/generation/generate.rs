@@ -77,6 +77,49 @@ pub fn generate<B: Backend>(
     hooks: &mut Hooks<'_>,
     on_token: &mut dyn FnMut(usize, u32),
 ) -> Result<(Vec<Generation>, Session<B>)> {
+    run(
+        model,
+        inputs,
+        opts,
+        default_stop_ids,
+        hooks,
+        on_token,
+        false,
+    )
+}
+
+/// [`generate`] for callers that keep only the tokens: a sequence that stops leaves
+/// the batch (its cache row is dropped, [`Session::retain`]), so the remaining steps
+/// compute only the sequences still running. Each sequence's tokens are the same as
+/// with [`generate`] (a row's arithmetic does not depend on its neighbours). Captures
+/// are refused: their rows would no longer line up with the batch.
+pub fn generate_replies<B: Backend>(
+    model: &Llama<B>,
+    inputs: Vec<SeqInput>,
+    opts: &GenerateOptions,
+    default_stop_ids: &[u32],
+    hooks: &mut Hooks<'_>,
+    on_token: &mut dyn FnMut(usize, u32),
+) -> Result<Vec<Generation>> {
+    if hooks.capture.is_some() {
+        return Err(ModelError::InvalidInput(
+            "captures need every sequence in the batch to the end: use `generate`".into(),
+        ));
+    }
+    Ok(run(model, inputs, opts, default_stop_ids, hooks, on_token, true)?.0)
+}
+
+/// The loop under [`generate`] and [`generate_replies`]; `drop_finished` lets stopped
+/// sequences leave the batch.
+fn run<B: Backend>(
+    model: &Llama<B>,
+    inputs: Vec<SeqInput>,
+    opts: &GenerateOptions,
+    default_stop_ids: &[u32],
+    hooks: &mut Hooks<'_>,
+    on_token: &mut dyn FnMut(usize, u32),
+    drop_finished: bool,
+) -> Result<(Vec<Generation>, Session<B>)> {
     let b = inputs.len();
     let stop_ids: Vec<u32> = opts
         .stop_ids
@@ -104,15 +147,17 @@ pub fn generate<B: Backend>(
         return Ok((outs, session));
     }
     let mut logits = last_logits(model, hidden)?;
+    // The sequence in each row of the session (rows leave when `drop_finished`).
+    let mut live: Vec<usize> = (0..b).collect();
     for step in 0..opts.max_new_tokens {
-        let mut next = Vec::with_capacity(b);
-        for i in 0..b {
+        let mut next = Vec::with_capacity(live.len());
+        for (row, &i) in live.iter().enumerate() {
             if done[i] {
                 // Finished sequences keep a valid id flowing; their outputs are ignored.
                 next.push(*outs[i].tokens.last().unwrap_or(&0));
                 continue;
             }
-            let id = samplers[i].sample(&logits[i]);
+            let id = samplers[i].sample(&logits[row]);
             outs[i].tokens.push(id);
             on_token(i, id);
             if stop_ids.contains(&id) {
@@ -123,6 +168,12 @@ pub fn generate<B: Backend>(
         }
         if done.iter().all(|&d| d) || step + 1 == opts.max_new_tokens {
             break;
+        }
+        if drop_finished && live.iter().any(|&i| done[i]) {
+            let keep: Vec<usize> = (0..live.len()).filter(|&r| !done[live[r]]).collect();
+            session.retain(&keep)?;
+            next = keep.iter().map(|&r| next[r]).collect();
+            live = keep.iter().map(|&r| live[r]).collect();
         }
         let hidden = session.step(model, &next, hooks)?;
         logits = last_logits(model, hidden)?;

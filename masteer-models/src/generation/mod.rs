@@ -10,7 +10,9 @@ mod scoring;
 mod session;
 
 pub use continuous::{BatchEvent, ContinuousBatch};
-pub use generate::{generate, GenerateOptions, Generation, Reply, Steering, StopReason};
+pub use generate::{
+    generate, generate_replies, GenerateOptions, Generation, Reply, Steering, StopReason,
+};
 pub use sampling::Sampler;
 pub use scoring::{logits_at, score, ContinuationScore, ScoreRequest};
 pub use session::{Hooks, SeqInput, Session};
