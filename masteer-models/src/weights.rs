@@ -157,7 +157,9 @@ impl StoredMatrix {
     /// whole number of blocks.
     pub fn new(rows: usize, cols: usize, dtype: StoredType, data: Vec<u8>) -> Option<Self> {
         let (per, bytes) = dtype.block();
-        if !cols.is_multiple_of(per) || data.len() != rows.checked_mul(cols / per * bytes)? {
+        // Checked: the sizes come from files (a fuzzed GGUF overflowed `cols / per · bytes`).
+        let row_bytes = (cols / per).checked_mul(bytes)?;
+        if !cols.is_multiple_of(per) || data.len() != rows.checked_mul(row_bytes)? {
             return None;
         }
         Some(StoredMatrix {
@@ -548,6 +550,16 @@ impl WeightSource for SafetensorsWeights {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_size_that_overflows_is_refused_not_wrapped() {
+        // 4 · (2⁶² + 1) wraps to 4 in 64 bits: without checked arithmetic four bytes
+        // would pass for a row of 2⁶² + 1 f32 values (and a release build reads past them).
+        let cols = (1usize << 62) + 1;
+        assert!(StoredMatrix::new(1, cols, StoredType::F32, vec![0u8; 4]).is_none());
+        assert!(StoredMatrix::new(usize::MAX, 32, StoredType::Q4_1, vec![0u8; 20]).is_none());
+        assert!(StoredMatrix::new(2, 32, StoredType::Q4_1, vec![0u8; 40]).is_some());
+    }
 
     #[test]
     fn unpermute_inverts_llama_cpp_permutation() {

@@ -434,3 +434,19 @@ fn a_huge_block_count_fails_on_the_missing_tensor_not_on_allocation() {
     };
     assert!(e.contains("model.layers.1.") || e.contains("blk.1."), "{e}");
 }
+
+/// Found by the `gguf` fuzz target (2026-12-06): a tensor whose width made
+/// `cols / 32 · block bytes` overflow `usize` in `StoredMatrix::new` (a panic in debug
+/// builds, a wrapped size in release ones). Loading it is a typed error.
+#[test]
+fn a_tensor_width_whose_row_size_overflows_is_an_error() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz/gguf_row_bytes_overflow.gguf");
+    let file = GgufFile::open(&path).unwrap();
+    let config = LlamaConfig::from_gguf(&file).unwrap();
+    let weights = GgufWeights::new(file, config.num_attention_heads, config.num_key_value_heads);
+    match Llama::<Cpu>::load(config, &weights, &Default::default()) {
+        Err(e) => eprintln!("{e}"),
+        Ok(_) => panic!("a model with an overflowing tensor width was accepted"),
+    }
+}

@@ -5,7 +5,9 @@
 //! dequantisation (533 MB) is what makes CPU decoding fast. Each 32 values of a block
 //! (a K-quant super-block holds eight such runs) are dequantised in registers exactly
 //! as ggml does (`q·d + m` for Q4_1, `d·sc·q − dmin·m` for Q4_K), then multiplied with
-//! up to eight input rows at once; rows of `W` are split across threads. Formats
+//! up to eight input rows at once; rows of `W` are split across threads. Where AVX-512 is
+//! present, eight input rows go as four pairs in 512-bit registers (each lane's sums are
+//! the AVX2 kernel's, bit for bit: a batched row still equals that row alone). Formats
 //! without a register decoder (Q2_K, Q3_K, Q5_K, IQ4_NL) dequantise a row at a time.
 
 use rayon::prelude::*;
@@ -30,6 +32,11 @@ pub(crate) fn matmul_stored(x: &[f32], m: usize, w: &StoredMatrix) -> Vec<f32> {
     let registers = avx2 && x86::decodes(w.dtype);
     #[cfg(not(target_arch = "x86_64"))]
     let registers = false;
+    // Input rows in pairs for the AVX-512 kernel (eight or more rows), built once.
+    #[cfg(target_arch = "x86_64")]
+    let paired = (registers && m >= 8 && simd::has_avx512()).then(|| x86::pair_rows(x, m, k));
+    #[cfg(target_arch = "x86_64")]
+    let paired = paired.as_deref();
     let blockwise = w.dtype.block().0 <= BLOCK;
     yt.par_chunks_mut(rows_per_task * m)
         .enumerate()
@@ -39,10 +46,11 @@ pub(crate) fn matmul_stored(x: &[f32], m: usize, w: &StoredMatrix) -> Vec<f32> {
             if registers {
                 let rows = &w.data[first * row_bytes..(first + count) * row_bytes];
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: AVX2/FMA/F16C presence was checked by `has_avx2`; `rows`
-                // holds `count` whole rows of `dtype` and `out` `count · m` values.
+                // SAFETY: AVX2/FMA/F16C presence was checked by `has_avx2` (AVX-512 by
+                // `has_avx512` when `paired` is there); `rows` holds `count` whole rows
+                // of `dtype`, `out` `count · m` values, `paired` is `pair_rows(x, m, k)`.
                 unsafe {
-                    x86::rows(w.dtype, rows, row_bytes, x, m, k, out)
+                    x86::rows(w.dtype, rows, row_bytes, (x, paired), m, k, out)
                 };
                 return;
             }
@@ -500,6 +508,111 @@ mod x86 {
         }
     }
 
+    /// The input rows of each whole group of eight, in pairs for [`tile_pairs`]: for
+    /// pair `p` (rows `2p`, `2p + 1`) and eight-value run `c`, sixteen floats, row
+    /// `2p`'s values `8c .. 8c + 8` then row `2p + 1`'s.
+    pub(super) fn pair_rows(x: &[f32], m: usize, k: usize) -> Vec<f32> {
+        let (pairs, runs) = (m / 8 * 4, k / 8);
+        let mut out = vec![0f32; pairs * runs * 16];
+        for p in 0..pairs {
+            for c in 0..runs {
+                let o = (p * runs + c) * 16;
+                out[o..o + 8].copy_from_slice(&x[2 * p * k + 8 * c..2 * p * k + 8 * c + 8]);
+                out[o + 8..o + 16]
+                    .copy_from_slice(&x[(2 * p + 1) * k + 8 * c..(2 * p + 1) * k + 8 * c + 8]);
+            }
+        }
+        out
+    }
+
+    /// [`tile`] for eight input rows (`g0 ..= g0 + 7`, `g0` a multiple of eight) with
+    /// AVX-512: two input rows share a 512-bit accumulator (lanes 0–7 the first row's
+    /// eight-lane accumulator of [`tile`], lanes 8–15 the second's) and the weights'
+    /// eight-value vectors are repeated in both halves, so every lane receives the same
+    /// FMAs in the same order as in [`tile`] and the sums are bit-identical, with half
+    /// the instructions. `paired` is [`pair_rows`] of the input.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512dq")]
+    unsafe fn tile_pairs<D: Decode, const R: usize>(
+        rows: &[u8],
+        row_bytes: usize,
+        paired: &[f32],
+        (g0, m, k): (usize, usize, usize),
+        out: &mut [f32],
+    ) {
+        let nb = k / D::VALUES;
+        let runs8 = k / 8;
+        let mut acc = [[_mm512_setzero_ps(); 4]; R];
+        let runs = nb * (D::VALUES / BLOCK);
+        let (ahead, ahead_lines) = super::simd::prefetch_span(rows, R * row_bytes);
+        let lines_per_run = ahead_lines.div_ceil(runs.max(1));
+        let p0 = g0 / 2;
+        for b in 0..runs {
+            for l in b * lines_per_run..((b + 1) * lines_per_run).min(ahead_lines) {
+                // SAFETY: a prefetch has no effect on memory; the address is inside `rows`.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.add(64 * l) as *const i8) };
+            }
+            let (blk, sub) = (b / (D::VALUES / BLOCK), b % (D::VALUES / BLOCK));
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                // SAFETY: block `blk` lies inside weight row `r`; pair `p0 + p` has
+                // `runs8` runs of sixteen floats in `paired`, of which 4b..4b+4 are read.
+                unsafe {
+                    let w = D::decode(rows.as_ptr().add(r * row_bytes + blk * D::BYTES), sub);
+                    let wd = [
+                        _mm512_broadcast_f32x8(w[0]),
+                        _mm512_broadcast_f32x8(w[1]),
+                        _mm512_broadcast_f32x8(w[2]),
+                        _mm512_broadcast_f32x8(w[3]),
+                    ];
+                    for (p, a) in acc_r.iter_mut().enumerate() {
+                        let xp = paired.as_ptr().add(((p0 + p) * runs8 + 4 * b) * 16);
+                        *a = _mm512_fmadd_ps(wd[0], _mm512_loadu_ps(xp), *a);
+                        *a = _mm512_fmadd_ps(wd[1], _mm512_loadu_ps(xp.add(16)), *a);
+                        *a = _mm512_fmadd_ps(wd[2], _mm512_loadu_ps(xp.add(32)), *a);
+                        *a = _mm512_fmadd_ps(wd[3], _mm512_loadu_ps(xp.add(48)), *a);
+                    }
+                }
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate() {
+            for (p, a) in acc_r.iter().enumerate() {
+                out[r * m + g0 + 2 * p] = hsum(_mm512_castps512_ps256(*a));
+                out[r * m + g0 + 2 * p + 1] = hsum(_mm512_extractf32x8_ps::<1>(*a));
+            }
+        }
+    }
+
+    /// [`rows_against_all`] with the whole groups of eight input rows through
+    /// [`tile_pairs`] (the rest through [`tile`], whose sums are the same).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512dq")]
+    unsafe fn rows_against_all_paired<D: Decode, const R: usize>(
+        rows: &[u8],
+        row_bytes: usize,
+        (x, paired): (&[f32], &[f32]),
+        (m, k): (usize, usize),
+        out: &mut [f32],
+    ) {
+        let mut g0 = 0;
+        // SAFETY: forwarded from `rows_typed`'s contract.
+        unsafe {
+            while m - g0 >= 8 {
+                tile_pairs::<D, R>(rows, row_bytes, paired, (g0, m, k), out);
+                g0 += 8;
+            }
+            if m - g0 >= 4 {
+                tile::<D, R, 4>(rows, row_bytes, x, (g0, m, k), out);
+                g0 += 4;
+            }
+            match m - g0 {
+                3 => tile::<D, R, 3>(rows, row_bytes, x, (g0, m, k), out),
+                2 => tile::<D, R, 2>(rows, row_bytes, x, (g0, m, k), out),
+                1 => tile::<D, R, 1>(rows, row_bytes, x, (g0, m, k), out),
+                _ => {}
+            }
+        }
+    }
+
     /// `R` weight rows against all `m` input rows, in groups of at most eight.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -534,7 +647,7 @@ mod x86 {
     unsafe fn rows_typed<D: Decode>(
         rows: &[u8],
         row_bytes: usize,
-        x: &[f32],
+        (x, paired): (&[f32], Option<&[f32]>),
         m: usize,
         k: usize,
         out: &mut [f32],
@@ -543,6 +656,30 @@ mod x86 {
         let mut r0 = 0;
         // SAFETY: forwarded from `rows`'s contract; each call gets whole rows.
         unsafe {
+            if let Some(paired) = paired {
+                // Two weight rows at a time: eight 512-bit accumulators in flight.
+                while n - r0 >= 2 {
+                    rows_against_all_paired::<D, 2>(
+                        &rows[r0 * row_bytes..],
+                        row_bytes,
+                        (x, paired),
+                        (m, k),
+                        &mut out[r0 * m..],
+                    );
+                    r0 += 2;
+                }
+                while r0 < n {
+                    rows_against_all_paired::<D, 1>(
+                        &rows[r0 * row_bytes..],
+                        row_bytes,
+                        (x, paired),
+                        (m, k),
+                        &mut out[r0 * m..],
+                    );
+                    r0 += 1;
+                }
+                return;
+            }
             // One or two input rows: four weight rows at a time (4 or 8 accumulators).
             if m <= 2 {
                 while n - r0 >= 4 {
@@ -573,14 +710,16 @@ mod x86 {
     /// rows; `out` holds `m` values per weight row.
     ///
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C; each row holds `k / 32` blocks of
-    /// `dtype`; `x` holds `m · k` values; `k % 32 == 0`; `out` holds `m` values per row.
+    /// The CPU must support AVX2, FMA and F16C, and AVX-512 F and DQ when `x.1` (the
+    /// input in pairs, [`pair_rows`]`(x.0, m, k)`) is given; each row holds `k / 32`
+    /// blocks of `dtype`; `x.0` holds `m · k` values; `k % 32 == 0`; `out` holds `m`
+    /// values per row.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn rows(
         dtype: StoredType,
         rows: &[u8],
         row_bytes: usize,
-        x: &[f32],
+        x: (&[f32], Option<&[f32]>),
         m: usize,
         k: usize,
         out: &mut [f32],

@@ -22,6 +22,25 @@ pub(crate) fn has_avx2() -> bool {
     })
 }
 
+/// Whether the AVX-512 (F + DQ) variant of the few-row kernel can run on this CPU (on
+/// top of [`has_avx2`]); `MASTEER_NO_AVX512=1` turns it off, to compare.
+pub(crate) fn has_avx512() -> bool {
+    static DETECTED: OnceLock<bool> = OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            has_avx2()
+                && std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512dq")
+                && std::env::var_os("MASTEER_NO_AVX512").is_none()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
 /// Where the tile after the first `tile_bytes` of `rows` starts, and how many cache
 /// lines of it lie inside `rows`: the few-row kernels fetch the next tile of weights
 /// while they compute on this one (a task's rows are too few kilobytes for the
