@@ -582,6 +582,31 @@ mod x86 {
         }
     }
 
+    /// The input rows from `g0` on, fewer than eight, through [`tile`].
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn rest_rows<D: Decode, const R: usize>(
+        rows: &[u8],
+        row_bytes: usize,
+        x: &[f32],
+        (mut g0, m, k): (usize, usize, usize),
+        out: &mut [f32],
+    ) {
+        // SAFETY: forwarded from the callers' contract.
+        unsafe {
+            if m - g0 >= 4 {
+                tile::<D, R, 4>(rows, row_bytes, x, (g0, m, k), out);
+                g0 += 4;
+            }
+            match m - g0 {
+                3 => tile::<D, R, 3>(rows, row_bytes, x, (g0, m, k), out),
+                2 => tile::<D, R, 2>(rows, row_bytes, x, (g0, m, k), out),
+                1 => tile::<D, R, 1>(rows, row_bytes, x, (g0, m, k), out),
+                _ => {}
+            }
+        }
+    }
+
     /// [`rows_against_all`] with the whole groups of eight input rows through
     /// [`tile_pairs`] (the rest through [`tile`], whose sums are the same).
     #[inline]
@@ -600,16 +625,7 @@ mod x86 {
                 tile_pairs::<D, R>(rows, row_bytes, paired, (g0, m, k), out);
                 g0 += 8;
             }
-            if m - g0 >= 4 {
-                tile::<D, R, 4>(rows, row_bytes, x, (g0, m, k), out);
-                g0 += 4;
-            }
-            match m - g0 {
-                3 => tile::<D, R, 3>(rows, row_bytes, x, (g0, m, k), out),
-                2 => tile::<D, R, 2>(rows, row_bytes, x, (g0, m, k), out),
-                1 => tile::<D, R, 1>(rows, row_bytes, x, (g0, m, k), out),
-                _ => {}
-            }
+            rest_rows::<D, R>(rows, row_bytes, x, (g0, m, k), out);
         }
     }
 
@@ -630,16 +646,7 @@ mod x86 {
                 tile::<D, R, 8>(rows, row_bytes, x, (g0, m, k), out);
                 g0 += 8;
             }
-            if m - g0 >= 4 {
-                tile::<D, R, 4>(rows, row_bytes, x, (g0, m, k), out);
-                g0 += 4;
-            }
-            match m - g0 {
-                3 => tile::<D, R, 3>(rows, row_bytes, x, (g0, m, k), out),
-                2 => tile::<D, R, 2>(rows, row_bytes, x, (g0, m, k), out),
-                1 => tile::<D, R, 1>(rows, row_bytes, x, (g0, m, k), out),
-                _ => {}
-            }
+            rest_rows::<D, R>(rows, row_bytes, x, (g0, m, k), out);
         }
     }
 
