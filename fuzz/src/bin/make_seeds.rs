@@ -301,12 +301,13 @@ fn check_loads(gguf: &[u8]) {
     let model =
         Llama::<Cpu>::load(config, &weights, &Default::default()).expect("micro model loads");
     let n = ids.len();
-    let logits = masteer_models::generation::logits_at(&model, 
-            vec![SeqInput::prompt(ids.clone())],
-            &[vec![n - 1]],
-            &mut Hooks::none(),
-        )
-        .expect("forward pass");
+    let logits = masteer_models::generation::logits_at(
+        &model,
+        vec![SeqInput::prompt(ids.clone())],
+        &[vec![n - 1]],
+        &mut Hooks::none(),
+    )
+    .expect("forward pass");
     assert!(logits[0][0].iter().all(|x| x.is_finite()));
     println!("micro GGUF: tokens {ids:?}, {} logits", logits[0][0].len());
 }
@@ -319,6 +320,7 @@ fn main() {
     let gguf = micro_gguf();
     check_loads(&gguf);
     write(&corpus.join("gguf"), "micro_llama.gguf", &gguf);
+    write(&corpus.join("gguf_tokenizer"), "micro_llama.gguf", &gguf);
     write(
         &corpus.join("gguf"),
         "micro_llama_truncated.gguf",
@@ -371,8 +373,7 @@ fn main() {
         "ours.gguf",
         &std::fs::read(&cv).expect("read"),
     );
-    let llama_cpp =
-        repo.join("masteer-core/tests/fixtures/controlvector_llamacpp_mean.gguf");
+    let llama_cpp = repo.join("masteer-core/tests/fixtures/controlvector_llamacpp_mean.gguf");
     let bytes = std::fs::read(&llama_cpp).expect("llama.cpp fixture");
     write(
         &corpus.join("control_vector"),
@@ -411,10 +412,22 @@ fn main() {
     }
     // Server request bodies: chat (0) and completions (1), valid and near-valid.
     let bodies: [(u8, &str); 5] = [
-        (0, r#"{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"max_tokens":16,"temperature":0.7,"top_p":0.9,"seed":3,"stream":true,"stop":["\n"],"steering":{"mode":"fixed","strategy":"a/b","coefficient":1.5}}"#),
-        (0, r#"{"messages":[{"role":"user","content":[{"type":"text","text":"Hi"}]}],"max_completion_tokens":8,"n":1,"steering":{"mode":"adaptive"}}"#),
-        (0, r#"{"messages":[{"role":"user","content":"x"}],"max_tokens":"many"}"#),
-        (1, r#"{"model":"m","prompt":"The capital of France is","max_tokens":8,"stop":"."}"#),
+        (
+            0,
+            r#"{"model":"m","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"Hi"}],"max_tokens":16,"temperature":0.7,"top_p":0.9,"seed":3,"stream":true,"stop":["\n"],"steering":{"mode":"fixed","strategy":"a/b","coefficient":1.5}}"#,
+        ),
+        (
+            0,
+            r#"{"messages":[{"role":"user","content":[{"type":"text","text":"Hi"}]}],"max_completion_tokens":8,"n":1,"steering":{"mode":"adaptive"}}"#,
+        ),
+        (
+            0,
+            r#"{"messages":[{"role":"user","content":"x"}],"max_tokens":"many"}"#,
+        ),
+        (
+            1,
+            r#"{"model":"m","prompt":"The capital of France is","max_tokens":8,"stop":"."}"#,
+        ),
         (1, r#"{"prompt":["a","b"],"steering":{"mode":"none"}}"#),
     ];
     for (i, (tag, body)) in bodies.iter().enumerate() {
