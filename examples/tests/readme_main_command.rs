@@ -31,7 +31,7 @@ fn readme_main_command_runs() {
     let bin = example_binary("repair");
     assert!(
         bin.exists(),
-        "{} is missing: run the test through `cargo test --workspace --release`, which builds the examples",
+        "{} is missing: run the test through README's test command (`cargo test --workspace --release …`), which builds the examples",
         bin.display()
     );
     let out_dir = tempfile::tempdir().expect("temporary directory");

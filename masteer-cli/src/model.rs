@@ -121,8 +121,8 @@ fn not_compiled(kind: &str) -> anyhow::Error {
 }
 
 impl ModelArgs {
-    /// The parsed device, checked against the backends compiled in (and, for CUDA,
-    /// the driver: burn's CUDA backend panics without `libcuda`, so it is probed first).
+    /// The parsed device, checked against the backends compiled in (and, for CUDA and
+    /// wgpu, the driver: burn's backends panic without one, so it is probed first).
     pub fn device(&self) -> anyhow::Result<Device> {
         let d: Device = self.device.parse()?;
         let kind = match d {
@@ -136,6 +136,13 @@ impl ModelArgs {
         if kind == "cuda" && !masteer_core::models::backend::cuda_driver_present() {
             bail!(
                 "device '{}': no CUDA driver (libcuda) was found on this machine",
+                self.device
+            );
+        }
+        #[cfg(feature = "wgpu")]
+        if kind == "wgpu" && !masteer_core::models::backend::wgpu_adapter_present() {
+            bail!(
+                "device '{}': wgpu found no adapter for its graphics API (Vulkan; Metal on macOS): install a driver (on Debian, `apt install mesa-vulkan-drivers` gives a software one)",
                 self.device
             );
         }

@@ -415,3 +415,43 @@ fn eval_remeasures_an_artifact_on_its_test_split() {
     // The gate opens on some harmful requests of the test split.
     assert!(rows[1].steered.0 > 0.0, "{:?}", rows[1]);
 }
+
+/// `--device wgpu` on the installed command: a clear error (not burn's panic) where wgpu
+/// finds no adapter, and the CPU's greedy reply where it finds one. Built with the `wgpu`
+/// feature only (README's test command turns it on; CI runs it on Mesa's lavapipe).
+#[cfg(feature = "wgpu")]
+#[test]
+fn wgpu_device_replies_as_the_cpu_and_fails_clearly_without_an_adapter() {
+    // The Vulkan loader reads only the driver files named here, and they do not exist.
+    let (ok, _, err) = run(masteer()
+        .args(["info", "--device", "wgpu"])
+        .env("VK_ICD_FILENAMES", "/nonexistent/icd.json")
+        .env("VK_DRIVER_FILES", "/nonexistent/icd.json"));
+    assert!(!ok);
+    assert!(
+        err.contains("found no adapter") && !err.contains("panicked"),
+        "{err}"
+    );
+    if !masteer_core::models::backend::wgpu_adapter_present() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but wgpu found no adapter: install mesa-vulkan-drivers"
+        );
+        eprintln!("skipped: wgpu found no adapter on this machine");
+        return;
+    }
+    let args = [
+        "generate",
+        "What is the capital of France?",
+        "--steering",
+        "none",
+        "--max-tokens",
+        "6",
+    ];
+    let (ok, cpu, err) = run(masteer().args(args).args(["--device", "cpu"]));
+    assert!(ok, "{err}");
+    let (ok, gpu, err) = run(masteer().args(args).args(["--device", "wgpu"]));
+    assert!(ok, "{err}");
+    assert!(err.contains("on wgpu"), "{err}");
+    assert_eq!(gpu, cpu);
+}

@@ -46,3 +46,45 @@ pub fn cuda_driver_present() -> bool {
             || std::path::Path::new(d).join("libcuda.so").exists()
     })
 }
+
+#[cfg(feature = "wgpu")]
+/// The graphics API burn's wgpu backend asks for (Vulkan, or Metal on macOS); only an
+/// adapter of this API can run the model, whatever else wgpu finds.
+fn wgpu_graphics_api() -> wgpu::Backend {
+    use burn::backend::wgpu::graphics::{AutoGraphicsApi, GraphicsApi};
+    AutoGraphicsApi::backend()
+}
+
+#[cfg(feature = "wgpu")]
+/// The adapters of burn's graphics API that wgpu finds, one line each (name, API,
+/// device type), software drivers such as Mesa's lavapipe included.
+pub fn wgpu_adapters() -> Vec<String> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu_graphics_api().into(),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    pollster::block_on(instance.enumerate_adapters(wgpu_graphics_api().into()))
+        .iter()
+        .map(|a| {
+            let info = a.get_info();
+            format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type)
+        })
+        .collect()
+}
+
+#[cfg(feature = "wgpu")]
+/// Whether burn's wgpu backend will find an adapter: the same request its runtime makes
+/// for the default device (its graphics API, high performance, no forced fallback).
+/// burn panics when that request fails, so probe with this before creating a device.
+pub fn wgpu_adapter_present() -> bool {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu_graphics_api().into(),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        force_fallback_adapter: false,
+        compatible_surface: None,
+    }))
+    .is_ok()
+}
