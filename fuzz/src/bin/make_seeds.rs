@@ -1,5 +1,6 @@
 //! Write the seed corpora of the fuzz targets into `fuzz/seeds/<target>/` from real
-//! formats: a micro Llama as GGUF (F32, Q8_0, Q4_0, Q4_1 tensors, tokenizer metadata)
+//! formats: a micro Llama as GGUF (F32, Q8_0, Q4_0, Q4_1 tensors, tokenizer metadata),
+//! tokenizer-only GGUFs (every byte-level BPE pre-tokenizer, SentencePiece)
 //! and as a Hugging Face `config.json` + safetensors, an artifact saved by
 //! `StrategyLibrary::save`, control vectors (ours and llama.cpp's fixture) and the heads
 //! of the bundled datasets.
@@ -175,6 +176,93 @@ fn micro_gguf() -> Vec<u8> {
     g.to_bytes().expect("encode the micro GGUF")
 }
 
+/// Tokenizer metadata alone (no tensors), one file per kind of vocabulary the GGUF
+/// tokenizer builds: byte-level BPE under each pre-tokenizer name (`pre`), or a
+/// SentencePiece vocabulary (`model = "llama"`: scores, byte tokens, unknown id).
+/// Without them the fuzzer, started from the micro Llama alone, never left the
+/// `smollm` pre-tokenizer (measured: none of a 1M-execution corpus named another).
+fn tokenizer_gguf(model: &str, pre: &str) -> Vec<u8> {
+    let mut g = GgufWriter::new();
+    let u32v = |v: usize| MetadataValue::U32(v as u32);
+    let s = |v: &str| MetadataValue::String(v.into());
+    g.metadata("general.architecture", s("llama"))
+        .metadata("tokenizer.ggml.model", s(model));
+    if model == "llama" {
+        // <unk>, <s>, </s>, the 256 byte tokens, then pieces with their scores.
+        let mut tokens: Vec<String> = vec!["<unk>".into(), "<s>".into(), "</s>".into()];
+        let mut types = vec![2, 3, 3];
+        tokens.extend((0..=255u8).map(|b| format!("<0x{b:02X}>")));
+        types.extend([6; 256]);
+        let pieces = [
+            "\u{2581}",
+            "h",
+            "e",
+            "l",
+            "o",
+            "w",
+            "r",
+            "d",
+            "\u{2581}h",
+            "ll",
+            "lo",
+            "\u{2581}w",
+            "or",
+            "ld",
+            "\u{2581}he",
+            "llo",
+            "\u{2581}hello",
+            "\u{2581}world",
+        ];
+        tokens.extend(pieces.iter().map(|p| p.to_string()));
+        types.extend(std::iter::repeat_n(1, pieces.len()));
+        let scores: Vec<MetadataValue> = (0..tokens.len())
+            .map(|i| MetadataValue::F32(if i < 259 { 0.0 } else { -((i - 259) as f32) }))
+            .collect();
+        g.metadata(
+            "tokenizer.ggml.tokens",
+            MetadataValue::Array(tokens.iter().map(|t| s(t)).collect()),
+        )
+        .metadata("tokenizer.ggml.scores", MetadataValue::Array(scores))
+        .metadata(
+            "tokenizer.ggml.token_type",
+            MetadataValue::Array(types.into_iter().map(MetadataValue::I32).collect()),
+        )
+        .metadata("tokenizer.ggml.unknown_token_id", u32v(0))
+        .metadata("tokenizer.ggml.bos_token_id", u32v(1))
+        .metadata("tokenizer.ggml.eos_token_id", u32v(2))
+        .metadata("tokenizer.ggml.add_bos_token", MetadataValue::Bool(true))
+        .metadata("tokenizer.ggml.add_space_prefix", MetadataValue::Bool(true));
+    } else {
+        let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_start|>".into()];
+        tokens.extend("abcdehlorw0123456789 ,!+=Ġ'".chars().map(|c| c.to_string()));
+        tokens.extend(
+            [
+                "he", "ll", "lo", "hel", "hello", "Ġw", "or", "Ġwor", "ld", "Ġworld",
+            ]
+            .map(String::from),
+        );
+        let merges = [
+            "h e", "l l", "l o", "he l", "hel lo", "Ġ w", "o r", "Ġw or", "l d", "Ġwor ld",
+        ];
+        let types: Vec<MetadataValue> = (0..tokens.len())
+            .map(|i| MetadataValue::I32(if i < 2 { 3 } else { 1 }))
+            .collect();
+        g.metadata("tokenizer.ggml.pre", s(pre))
+            .metadata(
+                "tokenizer.ggml.tokens",
+                MetadataValue::Array(tokens.iter().map(|t| s(t)).collect()),
+            )
+            .metadata(
+                "tokenizer.ggml.merges",
+                MetadataValue::Array(merges.iter().map(|m| s(m)).collect()),
+            )
+            .metadata("tokenizer.ggml.token_type", MetadataValue::Array(types))
+            .metadata("tokenizer.ggml.bos_token_id", u32v(1))
+            .metadata("tokenizer.ggml.eos_token_id", u32v(0));
+    }
+    g.to_bytes().expect("encode a tokenizer GGUF")
+}
+
 /// The micro Llama as `config.json` and one safetensors file (F32, one BF16 tensor).
 fn micro_hf() -> (String, Vec<u8>) {
     let config = serde_json::json!({
@@ -321,6 +409,31 @@ fn main() {
     check_loads(&gguf);
     write(&corpus.join("gguf"), "micro_llama.gguf", &gguf);
     write(&corpus.join("gguf_tokenizer"), "micro_llama.gguf", &gguf);
+    // Every vocabulary kind the GGUF tokenizer builds, each checked to build and encode.
+    for (model, pre) in [
+        ("gpt2", "smollm"),
+        ("gpt2", "gpt2"),
+        ("gpt2", "gpt-2"),
+        ("gpt2", "default"),
+        ("gpt2", "llama-bpe"),
+        ("gpt2", "llama3"),
+        ("gpt2", "deepseek-llm"),
+        ("gpt2", "deepseek-coder"),
+        ("llama", "spm"),
+    ] {
+        let bytes = tokenizer_gguf(model, pre);
+        let file = masteer_models::gguf::GgufFile::from_bytes(bytes.clone())
+            .expect("tokenizer GGUF parses");
+        let tok = masteer_models::Tokenizer::from_gguf(&file)
+            .unwrap_or_else(|e| panic!("{model}/{pre} tokenizer builds: {e}"));
+        let ids = tok.encode("hello world").expect("encode");
+        println!("tokenizer {model}/{pre}: \"hello world\" -> {ids:?}");
+        write(
+            &corpus.join("gguf_tokenizer"),
+            &format!("{model}_{pre}.gguf"),
+            &bytes,
+        );
+    }
     write(
         &corpus.join("gguf"),
         "micro_llama_truncated.gguf",
