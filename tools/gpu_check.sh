@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check (issue 14): on a machine with an NVIDIA GPU and a CUDA driver, build the
-# CUDA backend beside the CPU one, run the device-equality test (CUDA vs CPU logits,
-# steering, capture), the golden logit test and the hook tests, then the speed example
+# CUDA backend beside the CPU one, run the device check (`masteer check`: CUDA vs CPU
+# logits, steering, capture, gate, reply), the golden logit and hook tests, then the speed example
 # on CUDA. Prints prefill / decode / batched figures. About 8 minutes on 16 cores with
 # a warm toolchain (most of it the first build of burn's CUDA crates).
 set -euo pipefail
@@ -13,7 +13,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || {
 export MASTEER_CACHE_DIR="${MASTEER_CACHE_DIR:-$PWD/target/masteer-cache}"
 python3 -m pip --version >/dev/null 2>&1 || python3 -m ensurepip --upgrade
 cargo --version
-echo "== CUDA and CPU backends compiled together; device tests"
-cargo test --release -p masteer-models --features cuda --test devices --test golden --test hooks -- --nocapture 2>&1 | grep -E "max \|Δ\||test result|panicked|FAILED" || true
+echo "== CUDA and CPU backends compiled together: the device check"
+cargo run --release -p masteer-cli --features cuda -- check --device cuda || true
+echo "== golden logits and hooks, CPU"
+cargo test --release -p masteer-models --test golden --test hooks 2>&1 | grep -E "test result|panicked|FAILED" || true
 echo "== speed on CUDA"
 cargo run --release -p masteer-examples --no-default-features --features cuda --example speed

@@ -1,9 +1,9 @@
 //! # masteer-cli
 //!
 //! The `masteer` command: `repair` (the main job), `generate`, `eval`,
-//! `export-llamacpp` / `import-llamacpp`, `serve` (OpenAI-compatible server) and
-//! `info`. Each subcommand is a module holding its clap arguments and a `run`
-//! function, so the examples call the same code.
+//! `export-llamacpp` / `import-llamacpp`, `serve` (OpenAI-compatible server),
+//! `info` and `check` (a GPU against the CPU). Each subcommand is a module holding its
+//! clap arguments and a `run` function, so the examples call the same code.
 //!
 //! ```
 //! use clap::Parser;
@@ -23,6 +23,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "cpu")]
+pub mod check;
 pub mod eval;
 pub mod generate;
 pub mod info;

@@ -1,6 +1,8 @@
 //! `masteer`: repair, generate with, evaluate, export, serve and inspect steered models.
 
 use clap::{Parser, Subcommand};
+#[cfg(feature = "cpu")]
+use masteer_cli::check;
 use masteer_cli::{eval, generate, info, llamacpp, repair, serve};
 
 /// MASteer-rs: repair trustworthiness issues of a Llama-family model at inference time.
@@ -27,6 +29,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Describe a model and an artifact.
     Info(info::InfoArgs),
+    /// Check that `--device` computes what the CPU computes (logits, steering, gate, reply).
+    #[cfg(feature = "cpu")]
+    Check(check::CheckArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +45,8 @@ fn main() -> std::process::ExitCode {
         Command::ImportLlamacpp(a) => llamacpp::import(a),
         Command::Serve(a) => serve::run(a),
         Command::Info(a) => info::run(a),
+        #[cfg(feature = "cpu")]
+        Command::Check(a) => check::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -454,4 +454,36 @@ fn wgpu_device_replies_as_the_cpu_and_fails_clearly_without_an_adapter() {
     assert!(ok, "{err}");
     assert!(err.contains("on wgpu"), "{err}");
     assert_eq!(gpu, cpu);
+
+    // The device check: logits unsteered, steered and gated, a capture, the gate's
+    // decisions and a reply, each within its tolerance of the CPU's.
+    let (ok, out, err) = run(masteer().args(["check", "--device", "wgpu"]));
+    eprintln!("{out}");
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("wgpu agrees with the CPU"), "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with(" ok")).count(),
+        9,
+        "{out}"
+    );
+    assert!(!out.contains("FAILED"), "{out}");
+}
+
+/// `masteer check` on the CPU against itself: every difference exactly zero (the CPU
+/// path is deterministic), and a device whose backend is missing is a clear error.
+#[test]
+fn check_compares_a_device_with_the_cpu() {
+    let (ok, out, err) = run(masteer().args(["check", "--device", "cpu"]));
+    assert!(ok, "{out}\n{err}");
+    let rows: Vec<&str> = out.lines().filter(|l| l.contains("max |Δ|")).collect();
+    assert_eq!(rows.len(), 7, "{out}");
+    for r in &rows {
+        assert!(r.contains("max |Δ| 0.00000  mean 0.000000"), "{r}");
+    }
+    assert!(out.contains("cpu agrees with the CPU"), "{out}");
+    if !cfg!(feature = "cuda") {
+        let (ok, _, err) = run(masteer().args(["check", "--device", "cuda"]));
+        assert!(!ok);
+        assert!(err.contains("cuda") && !err.contains("panicked"), "{err}");
+    }
 }

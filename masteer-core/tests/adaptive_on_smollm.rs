@@ -1,6 +1,6 @@
 //! Adaptive steering on the real model: per-sequence decisions inside one prefill pass.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

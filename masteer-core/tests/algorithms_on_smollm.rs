@@ -7,7 +7,7 @@
 //! at its best layer, with 100 to 300 training pairs, at the letter or after it,
 //! measured while writing this test), so it cannot show whether an algorithm works.
 
-mod common;
+use crate::common;
 
 use masteer_core::activation_reading::{answer_groups, contrast_split};
 use masteer_core::algorithms::{

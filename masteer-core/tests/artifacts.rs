@@ -1,6 +1,6 @@
 //! Artifacts (manifest + tensors) and llama.cpp control vectors.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -315,7 +315,9 @@ fn a_killed_writer_leaves_the_previous_version_loadable() {
             .args([
                 "--ignored",
                 "--exact",
-                "durability_writer_child",
+                // The test's path in the integration binary (tests/main.rs).
+                concat!(module_path!(), "::durability_writer_child")
+                    .trim_start_matches("integration::"),
                 "--nocapture",
                 "--test-threads=1",
             ])

@@ -4,7 +4,7 @@
 //! `masteer-datagen/tests/http_errors.rs`; artifact schema and fingerprint:
 //! `artifacts.rs`). Every case asserts a typed error whose message names the problem.
 
-mod common;
+use crate::common;
 
 use masteer_core::datagen::formats::{caa, truthfulqa};
 use masteer_core::datagen::{DatagenError, SampleSet};

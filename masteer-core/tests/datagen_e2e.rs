@@ -2,7 +2,7 @@
 //! model, and through HTTP against a real OpenAI-compatible server (llama.cpp's, via
 //! `pip install 'llama-cpp-python[server]'`) serving the embedded GGUF on loopback.
 
-mod common;
+use crate::common;
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -6,7 +6,7 @@
 //! safe requests answered 0.93 → 0.93, adaptive mean +0.25 [+0.17, +0.33] over
 //! unsteered; no neutral prompt steered.
 
-mod common;
+use crate::common;
 
 use masteer_core::grounded::{self, Behaviour};
 

@@ -10,7 +10,7 @@
 //! on the first 48 test items; MMLU A/B 0.450 unsteered and adaptive on 60 items, none of
 //! which the anchors steer.
 
-mod common;
+use crate::common;
 
 use masteer_core::datagen::corpora;
 use masteer_core::datagen::formats::caa;

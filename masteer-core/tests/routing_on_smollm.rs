@@ -2,7 +2,7 @@
 //! mean-pooled hidden states) with BM25's votes added, on paraphrases written unlike
 //! the dataset names.
 
-mod common;
+use crate::common;
 
 use masteer_core::datagen::retriever::{Retriever, ROUTING_EXAMPLES};
 use masteer_core::issue_routing::{IssueRouter, RouteConfig};

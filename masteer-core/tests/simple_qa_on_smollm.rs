@@ -2,7 +2,7 @@
 //! unsteered model answers well above chance (≥ 60% right), or it could not show
 //! the damage a repair does; and the same question gives the same verdict twice.
 
-mod common;
+use crate::common;
 
 use masteer_core::eval::simple_qa::{answered, bundled, replies};
 use masteer_core::eval::Steering;

@@ -25,6 +25,7 @@
 pub mod backend;
 pub mod chat;
 pub mod config;
+pub mod device_check;
 pub use masteer_types::fsutil;
 pub mod embedded;
 pub mod error;

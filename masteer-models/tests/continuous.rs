@@ -2,7 +2,7 @@
 //! different steps, each with its own plan and limit, produce the tokens they produce
 //! alone; leaving (stop, cancel) does not disturb the others.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

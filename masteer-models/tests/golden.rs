@@ -2,7 +2,7 @@
 //! (llama.cpp on the exact F32 dequantisation of the same file): tokenisation, chat
 //! template, logits and greedy text.
 
-mod common;
+use crate::common;
 
 use common::{diff, golden, jsonl, model};
 use masteer_models::{ChatMessage, GenerateOptions, Hooks, SeqInput};

@@ -1,7 +1,7 @@
 //! Hook points on the real model: capture, interventions per sequence and position,
 //! KV-cache consistency, batching and deciders.
 
-mod common;
+use crate::common;
 
 use common::model;
 use masteer_models::backend::Cpu;

@@ -2,7 +2,7 @@
 //! GGUF file of the same tiny model agree; malformed files give typed errors naming
 //! the problem.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
