@@ -1,8 +1,9 @@
 //! `masteer check`: does the device named by `--device` compute what the CPU computes?
 //! The model is loaded on both, and their logits (unsteered, steered, gated inside the
-//! prefill pass), a residual-stream capture and a greedy reply are compared
-//! ([`masteer_core::models::device_check`]). Exits with an error when any differs
-//! beyond its tolerance: run it once on a new GPU, driver or backend build.
+//! prefill pass), a residual-stream capture and the gate's decisions are compared and
+//! both greedy replies shown ([`masteer_core::models::device_check`]). Exits with an
+//! error when any differs beyond its tolerance: run it once on a new GPU, driver or
+//! backend build.
 
 use anyhow::{bail, Context};
 use masteer_core::models::device_check;

@@ -54,7 +54,8 @@ pub struct DeviceComparison {
     /// The gate's scores per prompt on the reference and the other backend, and the
     /// threshold between them (set halfway on the reference).
     pub gate_scores: (Vec<f32>, Vec<f32>, f32),
-    /// The greedy replies to the first prompt, reference then other.
+    /// The greedy replies to the first prompt, reference then other: reported, not a
+    /// failure, since logits within tolerance may still flip a near-tie greedy choice.
     pub replies: (String, String),
 }
 
@@ -66,10 +67,9 @@ impl DeviceComparison {
         (d(a), d(b))
     }
 
-    /// Every row within tolerance, the same gate decisions and the same reply.
+    /// Every row within tolerance and the same gate decisions.
     pub fn passed(&self) -> bool {
-        let (a, b) = self.gate_decisions();
-        self.rows.iter().all(CheckRow::passed) && a == b && self.replies.0 == self.replies.1
+        self.failures().is_empty()
     }
 
     /// The failures in words (empty when [`DeviceComparison::passed`]).
@@ -88,12 +88,6 @@ impl DeviceComparison {
         let (a, b) = self.gate_decisions();
         if a != b {
             out.push(format!("gate decisions differ: {a:?} against {b:?}"));
-        }
-        if self.replies.0 != self.replies.1 {
-            out.push(format!(
-                "greedy replies differ: {:?} against {:?}",
-                self.replies.0, self.replies.1
-            ));
         }
         out
     }
@@ -127,9 +121,9 @@ impl std::fmt::Display for DeviceComparison {
             self.replies.0,
             self.replies.1,
             if self.replies.0 == self.replies.1 {
-                "ok"
+                "same"
             } else {
-                "FAILED"
+                "differ (a near-tie can flip a greedy choice)"
             }
         )
     }
@@ -149,9 +143,11 @@ pub fn abs_diff(a: &[f32], b: &[f32]) -> Result<(f32, f32)> {
     let mut sum = 0f64;
     for (x, y) in a.iter().zip(b) {
         let d = (x - y).abs();
-        if d.is_nan() || d > max {
-            max = if max.is_nan() { max } else { d };
-        }
+        max = if d.is_nan() || max.is_nan() {
+            f32::NAN
+        } else {
+            max.max(d)
+        };
         sum += d as f64;
     }
     Ok((max, (sum / a.len().max(1) as f64) as f32))
