@@ -13,6 +13,7 @@
 //! ```text
 //! cargo run --release -p masteer-examples --example gate_ceiling -- --behaviour claims
 //! cargo run --release -p masteer-examples --example gate_ceiling -- --behaviour false-premises --bands "10,12,14" --coefficients 0.5
+//! cargo run --release -p masteer-examples --example gate_ceiling -- --behaviour claims --both-sides --coefficients 0.5,1,2,4
 //! ```
 
 use anyhow::{bail, Context};
@@ -57,6 +58,11 @@ struct Args {
     /// Tokens per greedy reply.
     #[arg(long, default_value_t = 12)]
     tokens: usize,
+    /// Fit the vector on both sides' pairs (each with its own wanted answer: an
+    /// ITI-style "right answer minus wrong answer" direction) instead of the trigger
+    /// side's alone.
+    #[arg(long)]
+    both_sides: bool,
 }
 
 fn list<T: std::str::FromStr>(s: &str) -> anyhow::Result<Vec<T>> {
@@ -101,15 +107,16 @@ fn main() -> anyhow::Result<()> {
         ctrl.len()
     );
 
-    // Out-of-fold vectors from the trigger side's pairs.
+    // Out-of-fold vectors from the trigger side's pairs (or both sides').
+    let fitted: &[_] = if args.both_sides { &all } else { &trig };
     let mut layers: Vec<usize> = bands.iter().flatten().copied().collect();
     layers.sort();
     layers.dedup();
     let points: Vec<HookPoint> = layers.iter().map(|&l| HookPoint::resid_post(l)).collect();
-    let read = contrast_split_read(&lm, &trig, &points, config.batch, config.reading)?;
+    let read = contrast_split_read(&lm, fitted, &points, config.batch, config.reading)?;
     let vectors: Vec<SteeringVector> = (0..k)
         .map(|f| {
-            let keep: Vec<usize> = (0..nt).filter(|&i| fold(i) != f).collect();
+            let keep: Vec<usize> = (0..fitted.len()).filter(|&i| fold(i) != f).collect();
             let mut s =
                 ContrastSplit::new(keep.iter().map(|&i| read.sample_ids[i].clone()).collect());
             for (p, rows) in &read.points {

@@ -506,6 +506,10 @@ pub struct ConditionRow {
     /// Paired difference of the simple-question accuracy against the unsteered model.
     #[serde(default)]
     pub simple_qa_vs_unsteered: Option<Interval>,
+    /// Simple questions the condition steered at all, of those asked: out-of-scope
+    /// inputs that look like the (plain questions, for false premises).
+    #[serde(default)]
+    pub simple_qa_steered: Option<(usize, usize)>,
 }
 
 fn nan() -> f64 {
@@ -616,7 +620,11 @@ impl GroundedReport {
                 .simple_qa_vs_unsteered
                 .filter(|_| r.condition != "unsteered")
             {
-                s += &format!("- {}: {i}\n", r.condition);
+                let steered = r
+                    .simple_qa_steered
+                    .map(|(k, n)| format!(" (steered {k} of {n})"))
+                    .unwrap_or_default();
+                s += &format!("- {}: {i}{steered}\n", r.condition);
             }
         }
         s += "\nPer side against unsteered (paired, 95% CI):\n";
@@ -735,6 +743,8 @@ struct NeutralEffect {
     steered: usize,
     /// Per simple question, answered right.
     simple_qa: Vec<bool>,
+    /// Simple questions the steering acted on.
+    simple_qa_steered: usize,
 }
 
 /// Neutral prompts with their unsteered replies and first-token logits.
@@ -823,19 +833,22 @@ impl<'a> Neutral<'a> {
         steering: Steering<'_>,
         config: &GroundedConfig,
     ) -> Result<NeutralEffect> {
-        let simple_qa = match steering {
-            Steering::None => self.base_qa.clone(),
-            _ => crate::eval::simple_qa::judged(
-                &self.questions,
-                &crate::eval::simple_qa::replies_given(
+        let (simple_qa, simple_qa_steered) = match steering {
+            Steering::None => (self.base_qa.clone(), 0),
+            _ => {
+                let (replies, acted) = crate::eval::simple_qa::replies_given(
                     lm,
                     &self.questions,
                     steering,
                     &self.base_qa_replies,
                     config.simple_qa_tokens,
                     config.batch,
-                )?,
-            ),
+                )?;
+                (
+                    crate::eval::simple_qa::judged(&self.questions, &replies),
+                    acted.iter().filter(|a| **a).count(),
+                )
+            }
         };
         let (c, k) = config.perplexity_chunks;
         let perplexity = match steering {
@@ -859,6 +872,7 @@ impl<'a> Neutral<'a> {
                 perplexity,
                 steered: 0,
                 simple_qa,
+                simple_qa_steered,
             });
         }
         let b = config.batch.max(1);
@@ -905,6 +919,7 @@ impl<'a> Neutral<'a> {
             perplexity,
             steered,
             simple_qa,
+            simple_qa_steered,
         })
     }
 }
@@ -967,6 +982,8 @@ fn row(
     let simple_qa_vs_unsteered = (!neutral.simple_qa.is_empty()
         && neutral.simple_qa.len() == base_qa.len())
     .then(|| paired_difference(&f(base_qa), &f(&neutral.simple_qa), seed));
+    let simple_qa_steered = (!neutral.simple_qa.is_empty())
+        .then_some((neutral.simple_qa_steered, neutral.simple_qa.len()));
     ConditionRow {
         condition,
         setting,
@@ -986,6 +1003,7 @@ fn row(
             rate(&neutral.simple_qa)
         },
         simple_qa_vs_unsteered,
+        simple_qa_steered,
     }
 }
 
@@ -1532,6 +1550,7 @@ pub fn repair<B: Backend>(
             perplexity: neutral.base_perplexity,
             steered: 0,
             simple_qa: neutral.base_qa.clone(),
+            simple_qa_steered: 0,
         },
         &neutral.base_qa,
         config.seed,
@@ -1689,6 +1708,7 @@ pub fn repair<B: Backend>(
             perplexity: f64::NAN,
             steered: 0,
             simple_qa: Vec::new(),
+            simple_qa_steered: 0,
         },
         &neutral.base_qa,
         config.seed,

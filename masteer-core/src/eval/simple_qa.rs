@@ -80,7 +80,8 @@ pub fn replies<B: Backend>(
 }
 
 /// [`replies`] given the unsteered replies: a router's replies are generated only for
-/// the questions it steers ([`crate::eval::greedy_replies_given`]).
+/// the questions it steers ([`crate::eval::greedy_replies_given`]). Also returns, per
+/// question, whether the steering acted on it.
 pub fn replies_given<B: Backend>(
     lm: &LoadedModel<B>,
     questions: &[SimpleQuestion],
@@ -88,8 +89,8 @@ pub fn replies_given<B: Backend>(
     unsteered: &[String],
     max_tokens: usize,
     batch: usize,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Vec<bool>)> {
     let convs = conversations(questions);
     let refs: Vec<&[ChatMessage]> = convs.iter().map(|c| c.as_slice()).collect();
-    Ok(greedy_replies_given(lm, &refs, steering, unsteered, max_tokens, batch)?.0)
+    greedy_replies_given(lm, &refs, steering, unsteered, max_tokens, batch)
 }

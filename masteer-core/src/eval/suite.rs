@@ -150,6 +150,7 @@ pub fn compare<B: Backend>(
             let replies = match &qa_unsteered {
                 Some(u) => {
                     super::simple_qa::replies_given(lm, &questions, *steering, u, 24, config.batch)?
+                        .0
                 }
                 None => super::simple_qa::replies(lm, &questions, *steering, 24, config.batch)?,
             };
